@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ingest.records import Paper
-from models.errors import IndexMismatchError, UnavailableError
+from models.errors import IndexMismatchError, PaperChatError, UnavailableError
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import chromadb  # noqa: E402 - telemetry must be off before import
@@ -115,23 +115,42 @@ class Store:
         """The stored model and dimension without opening for writing (None for a new index)."""
         return cls(_client(config), config, IndexMeta("", 0, 0, ()))._read_meta()
 
+    @classmethod
+    def open_existing(cls, config: StoreConfig) -> "Store":
+        """Open an index for reading with whatever model built it; creates nothing.
+
+        Raises :class:`PaperChatError` when there is no index at ``config``.
+        """
+        where = f"{config.host}:{config.port}" if config.host else os.path.abspath(config.path)
+        if not config.host and not os.path.isfile(os.path.join(config.path, "chroma.sqlite3")):
+            raise PaperChatError(f"There is no index at {where}: build one with python -m ingest SOURCE --index DIR.")
+        client = _client(config)
+        if f"{config.name}_meta" not in {c.name for c in client.list_collections()}:
+            raise PaperChatError(f"There is no index named {config.name!r} at {where}.")
+        probe = cls(client, config, IndexMeta("", 0, 0, ()))
+        meta = probe._read_meta()
+        if meta is None:
+            raise PaperChatError(f"The index at {where} is incomplete (no model recorded); ingest into it again.")
+        probe.meta = meta
+        return probe
+
     @property
     def location(self) -> str:
         return f"chroma://{self.config.host}:{self.config.port}" if self.config.host else os.path.abspath(self.config.path)
 
     # -- writing -------------------------------------------------------------
     def write(self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors, remove: Sequence[str] = ()) -> None:
-        """Store papers with their chunks and chunk vectors; ``remove`` lists paper ids to drop first.
+        """Store papers with their chunks and chunk vectors; ``remove`` lists paper ids to drop.
 
-        Papers are written last, so a paper row exists only once its chunks do: an
-        interrupted write is completed by running the same ingest again.
+        The order makes every prefix of a write repairable by running the same ingest
+        again: old chunks of the written papers go first, then the new chunks, then the
+        paper rows (so a row whose content hash is current always has all its chunks),
+        then the removed papers' chunks and last their rows (so a removed paper is
+        either still findable by its fingerprint or completely gone).
         """
         generation = self.meta.generation + 1
-        replaced = list(dict.fromkeys([*remove, *(p.paper_id for p in papers)]))
-        for start in range(0, len(replaced), _PAGE):
-            self._chunks.delete(where={"paper_id": {"$in": replaced[start:start + _PAGE]}})
-        if remove:
-            self._papers.delete(ids=list(remove))
+        written = list(dict.fromkeys(p.paper_id for p in papers))
+        self._delete_chunks_of(written)
         vectors = [list(map(float, v)) for v in vectors]
         first_vector = {}
         for chunk, vector in zip(chunks, vectors):
@@ -146,8 +165,18 @@ class Store:
             self._papers.upsert(ids=[p.paper_id for p in part], documents=[p.abstract for p in part],
                                 embeddings=[first_vector[p.paper_id] for p in part],
                                 metadatas=[_paper_meta(p) for p in part])
+        kept = set(written)
+        removed = [i for i in dict.fromkeys(remove) if i not in kept]
+        if removed:
+            self._delete_chunks_of(removed)
+            for start in range(0, len(removed), _PAGE):
+                self._papers.delete(ids=removed[start:start + _PAGE])
         sources = tuple(sorted(set(self.meta.sources).union(s for p in papers for s in p.sources)))
         self._write_meta(IndexMeta(self.meta.model, self.meta.dim, generation, sources))
+
+    def _delete_chunks_of(self, paper_ids: Sequence[str]) -> None:
+        for start in range(0, len(paper_ids), _PAGE):
+            self._chunks.delete(where={"paper_id": {"$in": list(paper_ids[start:start + _PAGE])}})
 
     def add_sources(self, sources: Sequence[str]) -> None:
         merged = tuple(sorted(set(self.meta.sources).union(sources)))
@@ -165,15 +194,19 @@ class Store:
         return found
 
     def find_by_fingerprint(self, fingerprints: Sequence[str]) -> dict[str, Paper]:
-        """Papers whose abstract has one of these fingerprints, keyed by fingerprint."""
-        found: dict[str, Paper] = {}
+        """One paper per fingerprint found (the smallest id where several share an abstract)."""
+        return {fp: papers[0] for fp, papers in self.papers_by_fingerprint(fingerprints).items()}
+
+    def papers_by_fingerprint(self, fingerprints: Sequence[str]) -> dict[str, list[Paper]]:
+        """Every paper whose abstract has one of these fingerprints, sorted by id, keyed by fingerprint."""
+        found: dict[str, list[Paper]] = {}
         fps = list(dict.fromkeys(fingerprints))
         for start in range(0, len(fps), _PAGE):
             got = self._papers.get(where={"fingerprint": {"$in": fps[start:start + _PAGE]}},
                                    include=["documents", "metadatas"])
             for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                found[meta["fingerprint"]] = _paper_from(pid, doc, meta)
-        return found
+                found.setdefault(meta["fingerprint"], []).append(_paper_from(pid, doc, meta))
+        return {fp: sorted(papers, key=lambda p: p.paper_id) for fp, papers in found.items()}
 
     def iter_papers(self) -> Iterator[Paper]:
         for ids, docs, metas in self._pages(self._papers, None, ["documents", "metadatas"]):

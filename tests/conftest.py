@@ -15,6 +15,7 @@ TINY_GGUF = SHARED / "models" / "stories260K.gguf"
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED / "tiktoken"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars in captured stderr
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,26 @@ def embedder():
     from models.embedder import Embedder, EmbedderConfig
 
     return Embedder(EmbedderConfig())
+
+
+@pytest.fixture(scope="session")
+def seed_ingest(embedder, tmp_path_factory):
+    """The sample papers (data/samples) ingested once per session: ``.config`` and ``.report``.
+
+    Shared by many tests: treat the index as read-only (re-ingesting the same samples,
+    which must change nothing, is the one write allowed).
+    """
+    from types import SimpleNamespace
+
+    from ingest.pipeline import ingest
+    from ingest.store import Store, StoreConfig
+
+    config = StoreConfig(path=str(tmp_path_factory.mktemp("seed_index")))
+    store = Store.open(config, embedder.name, embedder.dim)
+    return SimpleNamespace(config=config, report=ingest([str(SEEDS)], store, embedder))
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_ingest):
+    """StoreConfig of an index holding the sample papers (see ``seed_ingest``); read-only."""
+    return seed_ingest.config

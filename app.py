@@ -1,0 +1,104 @@
+"""PaperChat web app: chat with cited answers over the indexed abstracts (Gradio).
+
+    python app.py                                   # http://127.0.0.1:7860, index in ./index
+    python app.py --index /tmp/idx --model ../shared/models/stories260K.gguf --port 8080
+
+Settings come from flags, then environment (``PAPERCHAT_INDEX``, ``PAPERCHAT_MODEL``
+(comma-separated), ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``), then defaults. On a
+Hugging Face Space (``SPACE_ID`` is set) everything is written under ``/data`` when
+the Space has persistent storage, else under ``/tmp/paperchat``, and the default model
+is fetched on first start. An empty index is filled with ``data/samples`` first.
+
+>>> s = parse_args(["--port", "8123", "--model", "a.gguf"], env={"PAPERCHAT_MODEL": "b.gguf"})
+>>> s.host, s.port, s.index, s.models
+('127.0.0.1', 8123, 'index', ('a.gguf',))
+>>> parse_args([], env={"SPACE_ID": "u/paperchat", "GRADIO_SERVER_NAME": "0.0.0.0"}).host
+'0.0.0.0'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    index: str = "index"
+    models: tuple[str, ...] = ()  # empty: extractive answers only
+    samples: str = str(ROOT / "data" / "samples")
+    arxiv_url: str | None = None  # None: the real arXiv API
+    space_dir: str | None = None  # writable root on a Hugging Face Space
+
+
+def space_dir(env: Mapping[str, str]) -> str | None:
+    """Where a Space may write: persistent ``/data`` when mounted and writable, else /tmp."""
+    if not env.get("SPACE_ID"):
+        return None
+    return "/data" if os.path.isdir("/data") and os.access("/data", os.W_OK) else os.path.join(
+        tempfile.gettempdir(), "paperchat")
+
+
+def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Flags over environment over defaults; see the module docstring."""
+    from models.llm import DEFAULT_MODEL
+
+    writable = space_dir(env)
+    default_index = env.get("PAPERCHAT_INDEX") or (os.path.join(writable, "index") if writable else "index")
+    default_models = env.get("PAPERCHAT_MODEL") or (DEFAULT_MODEL if writable else "")
+    parser = argparse.ArgumentParser(prog="app.py", description="PaperChat web app")
+    parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if writable else "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT") or 7860))
+    parser.add_argument("--index", default=default_index, help="index directory (default ./index)")
+    parser.add_argument("--model", action="append", metavar="SPEC",
+                        help="GGUF path or owner/repo:file.gguf; repeat for a model choice in the UI "
+                             "(default: none, extractive answers; 'default' names the recommended model)")
+    parser.add_argument("--samples", default=str(ROOT / "data" / "samples"),
+                        help="papers indexed on first start when the index is empty")
+    parser.add_argument("--arxiv-url", default=env.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
+    args = parser.parse_args(list(argv))
+    models = args.model or [m.strip() for m in default_models.split(",") if m.strip()]
+    return Settings(args.host, args.port, args.index, tuple(models), args.samples, args.arxiv_url, writable)
+
+
+def prepare_environment(settings: Settings, env: dict) -> None:
+    """On a Space, keep model and tokenizer caches in the writable directory (before any hub import)."""
+    if settings.space_dir:
+        env.setdefault("HF_HOME", os.path.join(settings.space_dir, "hf_home"))
+        env.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(settings.space_dir, "tiktoken"))
+        env.setdefault("GRADIO_TEMP_DIR", os.path.join(settings.space_dir, "gradio_tmp"))
+    env.setdefault("ANONYMIZED_TELEMETRY", "False")
+    env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
+    prepare_environment(settings, os.environ)
+    # Imported only now: huggingface_hub and gradio read HF_HOME etc. when first imported.
+    from models.errors import PaperChatError
+    from webapp.services import Services
+    from webapp.ui import build_ui
+
+    try:
+        services = Services.start(settings, log=lambda line: print(line, flush=True))
+    except PaperChatError as exc:
+        print(f"PaperChat cannot start: {exc}", file=sys.stderr)
+        return 1
+    demo, launch_options = build_ui(services)
+    print(f"PaperChat: serving on http://{settings.host}:{settings.port}", flush=True)
+    demo.queue(default_concurrency_limit=1).launch(server_name=settings.host, server_port=settings.port,
+                                                   **launch_options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

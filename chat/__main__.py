@@ -1,0 +1,136 @@
+"""Command line: ``python -m chat ask "QUESTION" ["QUESTION" ...]``.
+
+Models load once; each question is answered in turn (independently: no history).
+``--json`` prints one JSON object per question, one per line; otherwise readable text
+with the cited sources at the end. The model comes from ``--model`` or, failing that,
+``PAPERCHAT_MODEL``; with neither (or ``--model none``) answers are extractive.
+``--model default`` downloads the default model once (see models/llm.py).
+
+    python -m chat ask "How does QLoRA save memory?" --index index --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chat", description="Ask questions of the indexed papers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer questions, citing the indexed abstracts")
+    ask.add_argument("questions", nargs="+", metavar="QUESTION")
+    ask.add_argument("--index", default="index", help="index directory (default: index)")
+    ask.add_argument("--chroma-host", help="use a Chroma server instead of a directory")
+    ask.add_argument("--chroma-port", type=int, default=8000)
+    ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default', or 'none' "
+                                     "(default: $PAPERCHAT_MODEL, else none: extractive answers)")
+    ask.add_argument("--k", type=int, default=5, help="papers retrieved per question (default 5)")
+    ask.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    ask.add_argument("--year-min", type=int)
+    ask.add_argument("--year-max", type=int)
+    ask.add_argument("--category")
+    ask.add_argument("--author")
+    ask.add_argument("--n-ctx", type=int, default=4096, help="model context in tokens (default 4096)")
+    ask.add_argument("--max-tokens", type=int, default=320, help="longest answer in tokens (default 320)")
+    ask.add_argument("--full-abstracts", action="store_true", help="give the model whole abstracts, not the "
+                                                                   "most relevant sentences")
+    ask.add_argument("--no-abstain", action="store_true", help="answer even when the evidence is weak")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
+    args = parser.parse_args(argv)
+    if args.k < 1:
+        parser.error("--k must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the edge: every failure becomes one readable line, never a traceback
+        from models.errors import PaperChatError
+
+        known = isinstance(exc, (PaperChatError, ValueError))
+        print(f"error: {exc}" if known else f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from chat.answer import AnswerConfig
+    from chat.setup import open_answerer
+    from ingest.store import StoreConfig
+    from models.llm import LLMConfig
+
+    store_config = StoreConfig(path=args.index, host=args.chroma_host, port=args.chroma_port)
+    model = args.model if args.model is not None else os.environ.get("PAPERCHAT_MODEL")
+    config = AnswerConfig(k=args.k, mode=args.mode)
+    config = replace(config, prompt=replace(config.prompt, answer_tokens=args.max_tokens,
+                                            focus=not args.full_abstracts),
+                     abstain=replace(config.abstain, enabled=not args.no_abstain))
+    answerer = open_answerer(store_config, model_spec=model, answer_config=config,
+                             llm_config=LLMConfig(n_ctx=args.n_ctx, max_tokens=args.max_tokens),
+                             progress=_Progress(), must_exist=not args.chroma_host)
+    for note in answerer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    filters = _filters(args)
+    for question in args.questions:
+        answer = answerer.ask(question, k=args.k, filters=filters)
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(format_answer(answer), flush=True)
+    return 0
+
+
+def _filters(args: argparse.Namespace):
+    if all(v is None for v in (args.year_min, args.year_max, args.category, args.author)):
+        return None
+    from chat.retrieve import Filters
+
+    return Filters(year_min=args.year_min, year_max=args.year_max, category=args.category, author=args.author)
+
+
+def format_answer(answer) -> str:
+    """Readable text: question, answer, then the cited papers with their supporting sentences."""
+    lines = [f"Q: {answer.question}", "", answer.answer, ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            flag = "" if c.supported else "  (not supported by this abstract)"
+            lines.append(f"[{c.n}] {c.title}" + (f" — {c.url}" if c.url else f" — {c.paper_id}") + flag)
+            lines.append(f'    "{c.supporting_sentence}"')
+        lines.append("")
+    mode = f"model {answer.model}" if answer.mode == "llm" else "extractive"
+    lines.append(f"({mode} · {answer.timings.get('total', 0.0):.2f} s)")
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """Download progress on stderr, at most every half second and once at 100%."""
+
+    def __init__(self):
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if now - self.last < 0.5 and not finished:
+            return
+        self.last = now
+        size = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB ({100 * done / total:.0f}%)" if total else f"{done / 1e6:.1f} MB"
+        print(f"Downloading model: {size}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The answer path: rewrite → retrieve → abstain? → generate (or extract) → check citations.
+
+``Answerer.stream`` yields text pieces as they are produced, then the final, checked
+:class:`Answer` last; its ``answer`` is the text to show (markers repaired and
+renumbered, so it may differ from the streamed raw text). ``ask`` returns only the Answer.
+
+>>> from ingest.records import make_paper
+>>> from chat.retrieve import Hit
+>>> class OnePaper:  # any object with the Retriever's search() works
+...     paper = make_paper(raw_id="2305.14314", title="QLoRA", abstract=(
+...         "QLoRA reduces memory usage enough to finetune a 65B model on a single 48GB GPU. "
+...         "It introduces 4-bit NormalFloat."))
+...     def search(self, query, k=5, filters=None, mode="hybrid"):
+...         return [Hit(self.paper, 0.9, 0.72, 0.8, (self.paper.abstract,), 1)]
+>>> answer = Answerer(OnePaper(), llm=None).ask("How does QLoRA reduce memory usage?")
+>>> answer.mode, answer.abstained, [c.paper_id for c in answer.citations]
+('extractive', False, ['2305.14314'])
+>>> answer.to_json()["citations"][0]["url"]
+'https://arxiv.org/abs/2305.14314'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure
+from chat.citations import CheckConfig, CheckedText, SentenceCheck, check_citations, is_abstention
+from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
+from chat.prompt import PromptConfig, approximate_counter, build_prompt
+from chat.rewrite import RewriteConfig, rewrite
+from chat.sentences import SentenceVectors, display_title
+from ingest.records import Paper
+
+UNCITED_NOTE = "Note: this answer cites none of the sources, so it could not be checked against them."
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Everything that shapes an answer; each part's defaults live next to its code."""
+
+    k: int = 5
+    mode: str = "hybrid"  # retrieval mode: "hybrid", "dense" or "bm25"
+    prompt: PromptConfig = PromptConfig()
+    extractive: ExtractiveConfig = ExtractiveConfig()
+    abstain: AbstainConfig = AbstainConfig()
+    check: CheckConfig = CheckConfig()
+    rewrite: RewriteConfig = RewriteConfig()
+    stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:")  # the model starting to echo the prompt
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    paper_id: str
+    title: str
+    url: str
+    supporting_sentence: str
+    supported: bool
+
+
+@dataclass(frozen=True)
+class Source:
+    paper_id: str
+    title: str
+    score: float
+    paper: Paper
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    mode: str  # "llm" | "extractive"
+    abstained: bool
+    citations: tuple[Citation, ...]
+    sources: tuple[Source, ...]
+    timings: dict[str, float]
+    model: str
+    standalone_query: str
+    prompt_tokens: int
+    removed_markers: int
+    unsupported: int
+    retrieved: tuple = ()  # the Hits, best first
+    markers_total: int = 0  # citation numbers in the raw text, before repair
+    checks: tuple[SentenceCheck, ...] = ()
+    evidence: Evidence | None = None
+    prompt_tokens_saved: int = 0  # versus whole abstracts of every retrieved paper
+    raw: str = ""  # the model's text before the checker (empty in extractive mode)
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict:
+        """The command line's JSON shape (issue 3), exactly these keys."""
+        return {
+            "question": self.question, "answer": self.answer, "mode": self.mode, "abstained": self.abstained,
+            "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title, "url": c.url,
+                           "supporting_sentence": c.supporting_sentence} for c in self.citations],
+            "sources": [{"paper_id": s.paper_id, "title": s.title, "score": round(s.score, 4)} for s in self.sources],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+class Answerer:
+    """Answers questions over a retriever, with ``llm`` (models.llm.LocalLLM) or extractively when it is None."""
+
+    def __init__(self, retriever, llm=None, config: AnswerConfig = AnswerConfig(), embedder=None,
+                 notes: Sequence[str] = ()):
+        self.retriever, self.llm, self.config = retriever, llm, config
+        embedder = embedder if embedder is not None else getattr(retriever, "embedder", None)
+        self.vectors = SentenceVectors(embedder) if embedder is not None else None
+        self.notes = tuple(notes)  # shown once by the caller, e.g. why no model is loaded
+        self._count = llm.count_messages if llm is not None else None
+
+    @property
+    def mode(self) -> str:
+        return "llm" if self.llm is not None else "extractive"
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
+            filters=None) -> Answer:
+        result = None
+        for item in self.stream(question, history, k, filters):
+            result = item
+        return result
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
+               filters=None) -> Iterator[str | Answer]:
+        """Text pieces, then the final :class:`Answer`. ValueError for an empty question."""
+        if not question or not question.strip():
+            raise ValueError("the question is empty")
+        clock = _Clock()
+        standalone = rewrite(question, history, self.llm, self.config.rewrite)
+        clock.lap("rewrite")
+        hits = list(self.retriever.search(standalone, k=k or self.config.k, filters=filters, mode=self.config.mode))
+        clock.lap("retrieve")
+        evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain)
+        base = dict(question=question, standalone_query=standalone, retrieved=tuple(hits), evidence=evidence,
+                    sources=tuple(Source(h.paper.paper_id, _title(h.paper), float(h.score), h.paper) for h in hits))
+        if not hits or decide(evidence, self.config.abstain):
+            answer = self._abstain(base, clock)
+            yield answer.answer
+        elif self.llm is None:
+            answer = self._extract(base, clock)
+            yield answer.answer
+        else:
+            answer = yield from self._generate(base, history, clock)
+        yield answer
+
+    def _abstain(self, base: dict, clock: "_Clock", mode: str | None = None, raw: str = "", **extra) -> Answer:
+        papers = [h.paper for h in base["retrieved"]]
+        text = abstention_text(papers, self.config.abstain)
+        return Answer(answer=text, mode=mode or self.mode, abstained=True, citations=(), timings=clock.done(),
+                      model=self._model_name(), prompt_tokens=extra.pop("prompt_tokens", 0), removed_markers=0,
+                      unsupported=0, raw=raw, **base, **extra)
+
+    def _extract(self, base: dict, clock: "_Clock") -> Answer:
+        papers = [h.paper for h in base["retrieved"]]
+        extract = extractive_answer(base["standalone_query"], papers, self.vectors, self.config.extractive)
+        clock.lap("extract")
+        chosen = [papers[i] for i in extract.order]
+        body = extract.text[len(LABEL):].strip()
+        checked = check_citations(body, [p.abstract for p in chosen], self.vectors, self.config.check)
+        clock.lap("check")
+        return self._finish(base, f"{LABEL}\n\n{checked.text}", checked, chosen, clock, mode="extractive")
+
+    def _generate(self, base: dict, history, clock: "_Clock"):
+        papers = [h.paper for h in base["retrieved"]]
+        prompt = build_prompt(base["question"], papers, history, self.llm.n_ctx, self._count, self.config.prompt,
+                              self.vectors, standalone=base["standalone_query"], count_text=self.llm.count_tokens)
+        clock.lap("prompt")
+        pieces: list[str] = []
+        for piece in self.llm.stream(list(prompt.messages), max_tokens=self.config.prompt.answer_tokens,
+                                     stop=list(self.config.stop)):
+            if not pieces:
+                clock.mark("first_token")
+            pieces.append(piece)
+            yield piece
+        clock.lap("generate")
+        raw = "".join(pieces).strip()
+        shown = [papers[i] for i in prompt.sources]
+        checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check)
+        clock.lap("check")
+        extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw)
+        if is_abstention(raw) and not checked.order:
+            return self._abstain(base, clock, mode="llm", **extra)
+        return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)
+
+    def _finish(self, base: dict, text: str, checked: CheckedText, papers: list[Paper], clock: "_Clock",
+                mode: str, **extra) -> Answer:
+        citations = tuple(
+            Citation(n, paper.paper_id, _title(paper), paper.url, checked.supporting[n], checked.supported[n])
+            for n, paper in ((n, papers[old - 1]) for n, old in enumerate(checked.order, start=1)))
+        if mode == "llm" and not citations and text:
+            text = f"{text}\n\n{UNCITED_NOTE}"
+        unsupported = checked.unsupported + (checked.uncited if mode == "llm" else 0)
+        return Answer(answer=text, mode=mode, abstained=False, citations=citations, timings=clock.done(),
+                      model=self._model_name() if mode == "llm" else "", prompt_tokens=extra.pop("prompt_tokens", 0),
+                      removed_markers=checked.removed, unsupported=unsupported, markers_total=checked.total,
+                      checks=checked.sentences, **base, **extra)
+
+    def _model_name(self) -> str:
+        return self.llm.name if self.llm is not None else ""
+
+
+def _title(paper: Paper) -> str:
+    return display_title(paper.title, paper.abstract, paper.paper_id)
+
+
+class _Clock:
+    """Seconds per stage, plus ``total``."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def mark(self, name: str) -> None:
+        self.timings[name] = time.perf_counter() - self.start
+
+    def done(self) -> dict[str, float]:
+        return {**self.timings, "total": time.perf_counter() - self.start}

@@ -1,0 +1,212 @@
+"""Hybrid retrieval: dense search in the store plus BM25, fused, collapsed to papers, filtered.
+
+Dense scores are the best cosine of any chunk of a paper; keyword scores are BM25 over
+the paper's title and abstract (see ``chat.keyword``). Filters (year range, category,
+author substring, arXiv ids) restrict both sides before fusion, so a filtered search
+still returns ``k`` papers when ``k`` papers pass.
+
+>>> import tempfile
+>>> from ingest.chunk import chunk_paper
+>>> from ingest.records import make_paper
+>>> from ingest.store import Store, StoreConfig
+>>> from models.embedder import Embedder
+>>> embedder = Embedder()
+>>> store = Store.open(StoreConfig(path=tempfile.mkdtemp()), embedder.name, embedder.dim)
+>>> papers = [make_paper(raw_id="2305.14314", title="QLoRA", abstract="Finetuning quantized LLMs in 4 bits.",
+...                      date="2023"),
+...           make_paper(raw_id="1706.03762", title="Attention", abstract="Transformers replace recurrence.",
+...                      date="2017")]
+>>> chunks = [c for p in papers for c in chunk_paper(p)]
+>>> store.write(papers, chunks, embedder.embed([c.text for c in chunks]))
+>>> retriever = Retriever(store, embedder, keyword_dir=tempfile.mkdtemp())
+>>> [h.paper.paper_id for h in retriever.search("4-bit finetuning", k=2)]
+['2305.14314', '1706.03762']
+>>> [h.paper.paper_id for h in retriever.search("4-bit finetuning", k=2, filters=Filters(year_max=2020))]
+['1706.03762']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chat.fusion import convex, rrf
+from chat.keyword import KeywordConfig, KeywordIndex, top_indices
+from ingest.records import Paper, parse_arxiv_id
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which papers may be returned; ``None`` fields do not restrict."""
+
+    year_min: int | None = None
+    year_max: int | None = None
+    category: str | None = None  # "cs.CL", or "cs" for every cs.* category; case-insensitive
+    author: str | None = None  # case-insensitive substring of one author's name
+    paper_ids: tuple[str, ...] | None = None  # arXiv ids (any version or URL form) or other paper ids
+
+    def __post_init__(self) -> None:
+        if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
+            raise ValueError(f"year_min {self.year_min} is after year_max {self.year_max}")
+        if self.paper_ids is not None:
+            if isinstance(self.paper_ids, str):
+                raise ValueError("paper_ids must be a list of ids, not one string")
+            ids = tuple(parse_arxiv_id(p)[0] or p.strip() for p in self.paper_ids)
+            object.__setattr__(self, "paper_ids", ids)
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How search ranks; the defaults are tuned on the SciFact training split (benchmarks/RESULTS.md)."""
+
+    fusion: str = "rrf"  # "rrf" (reciprocal rank fusion) or "convex" (weighted min-max normalised scores)
+    rrf_k: float = 60.0
+    dense_weight: float = 0.5  # share of the dense side in either fusion
+    dense_depth: int = 100  # chunks fetched from the store per query
+    keyword_depth: int = 100  # papers taken from BM25 per query
+    passages: int = 2  # best matching chunks kept per hit
+    id_filter_max: int = 2000  # a filter passing at most this many papers is sent to the store as ids
+    keyword: KeywordConfig = field(default_factory=KeywordConfig)
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("rrf", "convex") or not 0 <= self.dense_weight <= 1 or self.rrf_k <= 0:
+            raise ValueError("fusion must be 'rrf' or 'convex', dense_weight in [0, 1], rrf_k > 0")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved paper. ``dense``: best raw cosine of its chunks (0 if not scored densely);
+    ``keyword``: BM25 score over the best score the query could reach, in [0, 1]."""
+
+    paper: Paper
+    score: float
+    dense: float
+    keyword: float
+    passages: tuple[str, ...]
+    rank: int
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A ranked paper before its record is fetched (what benchmarks need)."""
+
+    paper_id: str
+    score: float
+    dense: float | None  # None: not among the dense candidates
+    keyword: float
+    passages: tuple[str, ...]
+
+
+class Retriever:
+    """Search the papers of ``store``; the keyword index lives in ``keyword_dir`` (default: beside the store)."""
+
+    def __init__(self, store, embedder, config: RetrievalConfig = RetrievalConfig(), keyword_dir: str | None = None):
+        self.store, self.embedder, self.config = store, embedder, config
+        if keyword_dir is None and not store.config.host:
+            keyword_dir = os.path.join(store.config.path, "keyword")
+        self.keyword = KeywordIndex.open(store, keyword_dir, config.keyword)
+
+    def refresh(self) -> int:
+        """Bring the keyword index up to date with the store; returns how many papers changed."""
+        return self.keyword.sync(self.store)
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
+        """The ``k`` best papers for ``query``, best first."""
+        vector = self.embedder.embed_query(_check(query, mode))
+        ranked = self._rank(query, vector, k, filters, mode)
+        missing = [r.paper_id for r in ranked if r.dense is None]
+        extra = self._dense_for(vector, missing) if missing else {}
+        papers = self.store.get_papers([r.paper_id for r in ranked])
+        hits = []
+        for r in ranked:
+            if r.paper_id not in papers:
+                continue  # removed from the store since the keyword index last synced
+            dense, passages = (r.dense, r.passages) if r.dense is not None else extra.get(r.paper_id, (0.0, ()))
+            hits.append(Hit(papers[r.paper_id], r.score, dense, r.keyword, passages, len(hits) + 1))
+        return hits
+
+    def rank(self, query: str, depth: int, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
+        """The ``depth`` best paper ids with their scores, without fetching the papers (for benchmarks)."""
+        vector = self.embedder.embed_query(_check(query, mode)) if mode != "bm25" else None
+        return self._rank(query, vector, depth, filters, mode)
+
+    def _rank(self, query: str, vector, depth: int, filters: Filters | None, mode: str) -> list[Ranked]:
+        if self.store.meta.generation != self.keyword.generation:
+            self.refresh()
+        allowed = self.keyword.papers.allowed(**vars(filters)) if filters else None
+        if len(self.keyword) == 0 or (allowed is not None and not allowed.any()) or depth <= 0:
+            return []
+        cfg = self.config
+        dense = self._dense(vector, allowed, max(cfg.dense_depth, 3 * depth)) if mode != "bm25" else {}
+        scores, best = self.keyword.scores(query, cfg.keyword)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        ids = self.keyword.papers.ids
+        keyword = {ids[i]: float(scores[i]) for i in top_indices(scores, max(cfg.keyword_depth, depth)) if scores[i] > 0}
+        fused = self._fuse(mode, dense, keyword)
+        order = sorted(fused, key=lambda pid: -fused[pid])[:depth]
+        position = self.keyword.papers.position
+        return [Ranked(pid, fused[pid], dense[pid][0] if pid in dense else None,
+                       _normalised(scores, position.get(pid), best), dense[pid][1] if pid in dense else ())
+                for pid in order]
+
+    def _fuse(self, mode: str, dense: dict, keyword: dict[str, float]) -> dict[str, float]:
+        cos = {pid: v[0] for pid, v in dense.items()}
+        if mode == "dense":
+            return cos
+        if mode == "bm25":
+            return keyword
+        w = self.config.dense_weight
+        if self.config.fusion == "convex":
+            return convex(cos, keyword, w)
+        by_cos = sorted(cos, key=lambda pid: -cos[pid])
+        by_kw = sorted(keyword, key=lambda pid: -keyword[pid])
+        return rrf([by_cos, by_kw], [2 * w, 2 * (1 - w)], self.config.rrf_k)
+
+    def _dense(self, vector, allowed: np.ndarray | None, n_chunks: int) -> dict[str, tuple[float, tuple[str, ...]]]:
+        """Best cosine and best chunk texts per paper among the ``n_chunks`` nearest chunks that pass."""
+        ids = self.keyword.papers.ids
+        if allowed is None:
+            hits = self.store.query(vector, n_chunks)
+        elif int(allowed.sum()) <= self.config.id_filter_max:
+            hits = self.store.query(vector, n_chunks, paper_ids=[ids[i] for i in np.flatnonzero(allowed)])
+        else:  # a broad filter: over-fetch in proportion to what it removes, then drop what fails it
+            share = float(allowed.mean())
+            position = self.keyword.papers.position
+            hits = [h for h in self.store.query(vector, min(int(n_chunks / share) + 1, 20 * n_chunks))
+                    if h.paper_id in position and allowed[position[h.paper_id]]]
+        return _collapse(hits, self.config.passages)
+
+    def _dense_for(self, vector, paper_ids: Sequence[str]) -> dict[str, tuple[float, tuple[str, ...]]]:
+        """Dense scores and passages for papers that only the keyword side found."""
+        hits = self.store.query(vector, 8 * len(paper_ids), paper_ids=list(paper_ids))
+        return _collapse(hits, self.config.passages)
+
+
+def _collapse(hits, passages: int) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """Chunk hits (best first) -> paper id: (best cosine, up to ``passages`` chunk texts)."""
+    best: dict[str, tuple[float, tuple[str, ...]]] = {}
+    for hit in sorted(hits, key=lambda h: -h.score):
+        score, texts = best.get(hit.paper_id, (hit.score, ()))
+        if len(texts) < passages:
+            best[hit.paper_id] = (score, texts + (hit.text,))
+    return best
+
+
+def _check(query: str, mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if not query.strip():
+        raise ValueError("the query is empty")
+    return query
+
+
+def _normalised(scores: np.ndarray | None, index: int | None, best: float) -> float:
+    if scores is None or index is None or best <= 0:
+        return 0.0
+    return float(min(scores[index] / best, 1.0))

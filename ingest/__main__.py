@@ -1,0 +1,170 @@
+"""``python -m ingest``: build or update a paper index, or describe one.
+
+    python -m ingest data/samples                        # into $PAPERCHAT_INDEX, else ./index
+    python -m ingest snapshot.json --category cs.CL --since 2023-01-01 --index idx
+    python -m ingest "arxiv:retrieval augmented generation" --max-results 50
+    python -m ingest --stats --json
+
+The only place (with ``app.py``) that reads environment variables and flags; every
+failure becomes one line on stderr, never a traceback.
+
+>>> main(["--stats", "--index", "/nonexistent/index"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+# Before transformers is imported: its "Loading weights" bars are noise on a command line.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from ingest.pipeline import IngestOptions, IngestProgress, IngestReport  # noqa: E402
+from ingest.source_types import FORMATS, ReadOptions  # noqa: E402
+from models.embedder import EmbedderConfig  # noqa: E402
+from models.errors import PaperChatError  # noqa: E402
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_LOG_EVERY_S = 5.0  # progress lines when stderr is not a terminal (logs, CI)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read paper abstracts into a persistent, deduplicated search index.",
+        epilog="SOURCE is a file, a directory (read recursively), 'arxiv:<search words or query>', "
+               "'arxiv:<id>[,<id>...]' or 'hf:<dataset>[:<split>]'.\n"
+               "Exit status: 0 done, 1 some input was rejected (the rest is ingested), 2 usage or user error, "
+               "3 unexpected failure, 130 interrupted (run the same command again to finish).")
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="where to read papers from")
+    parser.add_argument("--index", metavar="DIR", default=os.environ.get("PAPERCHAT_INDEX") or "index",
+                        help="index directory (default: $PAPERCHAT_INDEX, else ./index)")
+    parser.add_argument("--format", choices=FORMATS, help="force a format instead of detecting it per file")
+    parser.add_argument("--category", help="keep only papers in this arXiv category (cs.CL; 'cs' keeps cs.*)")
+    parser.add_argument("--since", metavar="DATE", help="keep only papers dated on or after DATE (2023-01-01)")
+    parser.add_argument("--max-results", type=int, metavar="N",
+                        help="most papers taken from a remote source (default: 100 for arxiv: searches)")
+    parser.add_argument("--model", default=EmbedderConfig().model,
+                        help="embedding model name or local path (default: %(default)s); an existing index "
+                             "must be opened with the model it was built with")
+    parser.add_argument("--chroma-host", default=os.environ.get("CHROMA_HOST") or None, metavar="HOST",
+                        help="use the Chroma server at HOST instead of --index (default: $CHROMA_HOST)")
+    parser.add_argument("--chroma-port", type=int, default=int(os.environ.get("CHROMA_PORT") or 8000),
+                        metavar="PORT", help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
+    parser.add_argument("--batch-size", type=int, default=IngestOptions().batch_size, metavar="N",
+                        help="papers embedded and written together (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no summary; rejections and errors only")
+    parser.add_argument("--stats", action="store_true",
+                        help="print the index's paper and chunk counts, embedding model and sources, then exit")
+    parser.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.stats:
+            if args.sources:
+                parser.error("--stats takes no SOURCE")
+            return _stats(args)
+        if args.json:
+            parser.error("--json goes with --stats")
+        if not args.sources:
+            parser.error("give at least one SOURCE (or --stats)")
+        return _ingest(args)
+    except (PaperChatError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to finish the ingest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug or a failing dependency: one line, the details on request
+        if os.environ.get("PAPERCHAT_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (set PAPERCHAT_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _store_config(args: argparse.Namespace):
+    from ingest.store import StoreConfig  # chromadb is slow to import: not for --help
+
+    return StoreConfig(path=args.index, host=args.chroma_host, port=args.chroma_port)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from ingest.store import Store
+
+    stats = Store.open_existing(_store_config(args)).stats()
+    if args.json:
+        print(json.dumps({"index": stats.location, "papers": stats.papers, "chunks": stats.chunks,
+                          "model": stats.model, "dim": stats.dim, "sources": list(stats.sources)}, indent=2))
+        return EXIT_OK
+    print(f"index:   {stats.location}\npapers:  {stats.papers}\nchunks:  {stats.chunks}\n"
+          f"model:   {stats.model} ({stats.dim} dimensions)\nsources: {len(stats.sources)}")
+    for source in stats.sources:
+        print(f"  {source}")
+    return EXIT_OK
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.pipeline import ingest
+    from ingest.remote import is_remote
+    from ingest.store import Store
+    from models.embedder import Embedder
+
+    missing = [s for s in args.sources if not is_remote(s) and not os.path.exists(s)]
+    if missing:
+        raise PaperChatError(f"no such file or directory: {', '.join(missing)}")
+    options = IngestOptions(read=ReadOptions(format=args.format, category=args.category, since=args.since,
+                                             max_results=args.max_results), batch_size=args.batch_size)
+    embedder = Embedder(EmbedderConfig(model=args.model))
+    store = Store.open(_store_config(args), embedder.name, embedder.dim)
+    with _Progress(enabled=not args.quiet) as progress:
+        report = ingest(args.sources, store, embedder, options, progress=progress)
+    _print_report(report, quiet=args.quiet)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _print_report(report: IngestReport, quiet: bool) -> None:
+    for rejection in report.rejected:
+        print(str(rejection), file=sys.stderr)
+    if not quiet:
+        print(report.summary())
+
+
+class _Progress:
+    """A tqdm bar on a terminal, a line every few seconds otherwise, nothing when disabled."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.last_line = enabled, None, 0.0
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc="ingest", unit=" papers", file=sys.stderr, dynamic_ncols=True)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, progress: IngestProgress) -> None:
+        if self.bar is not None:
+            self.bar.update(progress.papers_parsed - self.bar.n)
+            self.bar.set_postfix(chunks_embedded=progress.chunks_embedded, rejected=progress.rejected, refresh=False)
+        elif self.enabled and time.monotonic() - self.last_line >= _LOG_EVERY_S:
+            self.last_line = time.monotonic()
+            print(f"ingest: {progress.papers_parsed} papers parsed, {progress.chunks_embedded} chunks embedded, "
+                  f"{progress.rejected} rejected", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecations are not the user's business
+    sys.exit(main())

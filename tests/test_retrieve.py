@@ -1,0 +1,147 @@
+"""Hybrid retrieval on real Chroma and the real MiniLM embedder: quality, filters, hit fields, refresh."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from benchmarks.beir import evaluate, iter_corpus, load_beir
+from chat.retrieve import Filters, RetrievalConfig, Retriever
+from chat.text import tokenize
+from ingest.pipeline import ingest
+from ingest.records import make_paper
+from ingest.store import Store, StoreConfig
+from tests.conftest import SHARED
+from tests.test_keyword import PAPERS, _write
+
+SCIFACT = SHARED / "data" / "scifact"
+N_QUERIES, DISTRACTORS = 40, 5
+
+
+@pytest.fixture(scope="module")
+def scifact_subset(tmp_path_factory, embedder):
+    """40 SciFact training claims, their relevant abstracts, and for each claim the five other abstracts that
+    share the most words with it (hard distractors), ingested through the pipeline."""
+    data = load_beir(str(SCIFACT), "train")
+    queries = dict(list(data.queries.items())[:N_QUERIES])
+    corpus = {str(row["_id"]): row for row in iter_corpus(str(SCIFACT))}
+    words = {doc_id: Counter(tokenize(f"{row['title']} {row['text']}")) for doc_id, row in corpus.items()}
+    chosen = {d for q in queries for d in data.qrels[q]}
+    for q, text in queries.items():
+        terms = set(tokenize(text))
+        overlap = sorted(corpus, key=lambda d: (-sum(words[d][t] > 0 for t in terms), d))
+        chosen.update([d for d in overlap if d not in data.qrels[q]][:DISTRACTORS])
+    folder = tmp_path_factory.mktemp("scifact_subset")
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(corpus[d]) + "\n" for d in sorted(chosen))
+    store = Store.open(StoreConfig(path=str(folder / "index")), embedder.name, embedder.dim)
+    report = ingest([str(folder / "corpus.jsonl")], store, embedder)
+    assert report.added == len(chosen) and not report.rejected
+    return store, queries, {q: data.qrels[q] for q in queries}
+
+
+def _ndcg(retriever: Retriever, queries, qrels, mode: str) -> float:
+    runs = {q: [r.paper_id for r in retriever.rank(text, 10, mode=mode)] for q, text in queries.items()}
+    return evaluate(runs, qrels).ndcg10
+
+
+def test_hybrid_is_at_least_as_good_as_either_side(scifact_subset, embedder, tmp_path):
+    store, queries, qrels = scifact_subset
+    retriever = Retriever(store, embedder, keyword_dir=str(tmp_path / "kw"))
+    scores = {mode: _ndcg(retriever, queries, qrels, mode) for mode in ("dense", "bm25", "hybrid")}
+    assert scores["hybrid"] >= max(scores["dense"], scores["bm25"]), scores
+    assert scores["dense"] > 0.5 and scores["bm25"] > 0.5, scores  # both sides work on their own
+
+
+@pytest.fixture(scope="module")
+def papers_store(tmp_path_factory, embedder) -> Store:
+    store = Store.open(StoreConfig(path=str(tmp_path_factory.mktemp("papers"))), embedder.name, embedder.dim)
+    _write(store, embedder, [make_paper(**p) for p in PAPERS])
+    return store
+
+
+@pytest.fixture(scope="module")
+def retriever(papers_store, embedder, tmp_path_factory) -> Retriever:
+    return Retriever(papers_store, embedder, keyword_dir=str(tmp_path_factory.mktemp("kw")))
+
+
+FILTERS = [
+    (Filters(year_min=2021), {"2305.14314", "2106.09685"}),
+    (Filters(year_max=2017), {"1706.03762", "1512.03385"}),
+    (Filters(category="cs.CV"), {"1512.03385"}),
+    (Filters(category="CS.CL"), {"2305.14314", "1706.03762", "2106.09685"}),
+    (Filters(author="dettmers"), {"2305.14314"}),
+    (Filters(paper_ids=("arXiv:1706.03762v5", "https://arxiv.org/abs/1512.03385")), {"1706.03762", "1512.03385"}),
+    (Filters(year_min=2016, category="cs.CL", author="e"), {"1706.03762", "2106.09685", "2305.14314"}),
+    (Filters(year_min=2030), set()),
+]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+@pytest.mark.parametrize("id_filter_max", [0, 2000])  # over-fetch and post-filter / ids sent to the store
+@pytest.mark.parametrize("filters, allowed", FILTERS)
+def test_filters_restrict_results(papers_store, embedder, retriever, mode, id_filter_max, filters, allowed):
+    r = Retriever(papers_store, embedder, RetrievalConfig(id_filter_max=id_filter_max),
+                  keyword_dir=retriever.keyword.directory)
+    hits = r.search("finetuning a large model with few trainable parameters", k=4, filters=filters, mode=mode)
+    found = {h.paper.paper_id for h in hits}
+    assert found <= allowed
+    if mode != "bm25":  # dense ranks every allowed paper; BM25 only those sharing a word with the query
+        assert found == allowed
+
+
+def test_unfiltered_search_returns_the_best_paper_first(retriever):
+    hits = retriever.search("low-rank adaptation of language models", k=4)
+    assert [h.rank for h in hits] == [1, 2, 3, 4] and hits[0].paper.paper_id == "2106.09685"
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_hit_dense_is_the_raw_best_chunk_cosine(retriever, embedder, mode):
+    query = "memory-efficient finetuning of quantized 65B models"
+    hits = retriever.search(query, k=4, mode=mode)
+    q = embedder.embed_query(query)
+    for hit in hits:
+        assert hit.passages, hit
+        best = max(float(np.dot(q, embedder.embed_query(text))) for text in hit.passages)
+        assert hit.dense == pytest.approx(best, abs=2e-3)
+        assert 0.0 <= hit.keyword <= 1.0
+    assert hits[0].paper.paper_id == "2305.14314" and hits[0].keyword > 0.2
+
+
+def test_keyword_score_is_zero_without_shared_words(retriever):
+    hits = retriever.search("zebra savanna migration", k=4, mode="dense")
+    assert len(hits) == 4 and all(h.keyword == 0.0 for h in hits) and all(h.dense < 0.3 for h in hits)
+
+
+@pytest.mark.parametrize("bad", [dict(query=""), dict(query="x", mode="sparse")])
+def test_bad_input_is_a_value_error(retriever, bad):
+    with pytest.raises(ValueError):
+        retriever.search(**{"query": "x", **bad})
+
+
+def test_bad_filters_are_value_errors():
+    with pytest.raises(ValueError):
+        Filters(year_min=2022, year_max=2020)
+    with pytest.raises(ValueError):
+        Filters(paper_ids="2305.14314")
+    with pytest.raises(ValueError):
+        RetrievalConfig(fusion="max")
+
+
+def test_search_follows_the_store_after_an_ingest(tmp_path, embedder):
+    store = Store.open(StoreConfig(path=str(tmp_path / "index")), embedder.name, embedder.dim)
+    _write(store, embedder, [make_paper(**p) for p in PAPERS])
+    retriever = Retriever(store, embedder)  # keyword index saved beside the store by default
+    assert retriever.keyword.directory.startswith(str(tmp_path / "index"))
+    _write(store, embedder, [make_paper(raw_id="2312.00752", title="Mamba", date="2023-12-01",
+                                        abstract="Selective state space models scale linearly with length.")])
+    assert retriever.search("selective state space models", k=1, mode="bm25")[0].paper.paper_id == "2312.00752"
+    store.write([], [], [], remove=["2312.00752"])
+    assert retriever.refresh() == 1
+    assert all(h.paper.paper_id != "2312.00752" for h in retriever.search("selective state space", k=5))
+    reopened = Retriever(store, embedder)
+    assert not reopened.keyword.built and reopened.keyword.updated == 0
