@@ -56,12 +56,15 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     default_index = env.get("PAPERCHAT_INDEX") or (os.path.join(writable, "index") if writable else "index")
     default_models = env.get("PAPERCHAT_MODEL") or (DEFAULT_MODEL if writable else "")
     parser = argparse.ArgumentParser(prog="app.py", description="PaperChat web app")
-    parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if writable else "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT") or 7860))
-    parser.add_argument("--index", default=default_index, help="index directory (default ./index)")
+    parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if writable else "127.0.0.1"),
+                        help="address to serve on (default 127.0.0.1; GRADIO_SERVER_NAME)")
+    parser.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT") or 7860),
+                        help="port (default 7860; GRADIO_SERVER_PORT)")
+    parser.add_argument("--index", default=default_index, help="index directory (default ./index; PAPERCHAT_INDEX)")
     parser.add_argument("--model", action="append", metavar="SPEC",
                         help="GGUF path or owner/repo:file.gguf; repeat for a model choice in the UI "
-                             "(default: none, extractive answers; 'default' names the recommended model)")
+                             "(PAPERCHAT_MODEL, comma-separated; default: none, extractive answers, except on a "
+                             "Space; 'default' names the recommended model)")
     parser.add_argument("--samples", default=str(ROOT / "data" / "samples"),
                         help="papers indexed on first start when the index is empty")
     parser.add_argument("--arxiv-url", default=env.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
@@ -90,13 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         services = Services.start(settings, log=lambda line: print(line, flush=True))
-    except PaperChatError as exc:
+        demo, launch_options = build_ui(services)
+        print(f"PaperChat: serving on http://{settings.host}:{settings.port}", flush=True)
+        demo.queue(default_concurrency_limit=1).launch(server_name=settings.host, server_port=settings.port,
+                                                       **launch_options)
+    except (PaperChatError, ValueError, OSError) as exc:  # bad --model, index mismatch, port in use
         print(f"PaperChat cannot start: {exc}", file=sys.stderr)
         return 1
-    demo, launch_options = build_ui(services)
-    print(f"PaperChat: serving on http://{settings.host}:{settings.port}", flush=True)
-    demo.queue(default_concurrency_limit=1).launch(server_name=settings.host, server_port=settings.port,
-                                                   **launch_options)
     return 0
 
 

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -62,31 +63,45 @@ class RetrievalReport:
 
 
 def cache_dir(dataset: BeirDataset, model: str, root: str | os.PathLike = DEFAULT_CACHE) -> str:
-    """One directory per corpus content, embedding model and chunker settings."""
-    from ingest.pipeline import IngestOptions
-
+    """One directory per corpus content and embedding model."""
     digest = hashlib.sha1()
     with open(dataset.corpus_path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    digest.update(repr(IngestOptions().chunker).encode())  # other chunks are another index
     slug = model.replace("/", "_")
     return os.path.join(str(root), f"{dataset.name}-{digest.hexdigest()[:12]}-{slug}")
 
 
 def open_index(dataset: BeirDataset, embedder, directory: str, progress=None):
-    """The benchmark's store for ``dataset``, ingesting the corpus unless a finished index is cached."""
-    from ingest.pipeline import ingest
+    """The benchmark's store for ``dataset``, ingesting the corpus unless a finished index is cached.
+
+    The cache records the chunker settings it was built with; when they changed, the
+    index is emptied and rebuilt, since its chunks would not be what ingest makes now.
+    """
+    from ingest.pipeline import IngestOptions, ingest
     from ingest.store import Store, StoreConfig
 
-    store = Store.open(StoreConfig(path=os.path.join(directory, "index")), embedder.name, embedder.dim)
+    options = IngestOptions()
     marker = os.path.join(directory, "complete.json")
-    if not os.path.exists(marker):  # an interrupted run resumes: ingest skips what is already stored
-        report = ingest([dataset.corpus_path], store, embedder, progress=progress)
+    done = _read_json(marker)
+    if done is not None and done.get("chunker", repr(options.chunker)) != repr(options.chunker):
+        shutil.rmtree(directory)
+        done = None
+    store = Store.open(StoreConfig(path=os.path.join(directory, "index")), embedder.name, embedder.dim)
+    if done is None:  # an interrupted run resumes: ingest skips what is already stored
+        report = ingest([dataset.corpus_path], store, embedder, options, progress=progress)
         with open(marker, "w", encoding="utf-8") as fh:
             json.dump({"papers": report.papers_in_index, "chunks": report.chunks_in_index,
-                       "seconds": report.seconds}, fh)
+                       "seconds": report.seconds, "chunker": repr(options.chunker)}, fh)
     return store
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
 
 
 def corpus_to_paper_ids(dataset: BeirDataset, store) -> dict[str, str]:

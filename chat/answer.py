@@ -88,6 +88,7 @@ class Answer:
     evidence: Evidence | None = None
     prompt_tokens_saved: int = 0  # versus whole abstracts of every retrieved paper
     raw: str = ""  # the model's text before the checker (empty in extractive mode)
+    messages: tuple[dict[str, str], ...] = ()  # the prompt the model saw (llm mode)
     notes: tuple[str, ...] = field(default=())
 
     def to_json(self) -> dict:
@@ -180,7 +181,7 @@ class Answerer:
         shown = [papers[i] for i in prompt.sources]
         checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check)
         clock.lap("check")
-        extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw)
+        extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages)
         if is_abstention(raw) and not checked.order:
             return self._abstain(base, clock, mode="llm", **extra)
         return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)

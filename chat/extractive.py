@@ -106,7 +106,7 @@ def cite(sentence: str, n: int) -> str:
     """``cite("It works.", 2)`` -> 'It works [2].' (the marker goes before the closing punctuation)."""
     body = sentence.rstrip()
     if body[-1:] in ".!?" and body[-2:-1] not in ".!?":
-        return f"{body[:-1]} [{n}]{body[-1]}"
+        return f"{body[:-1].rstrip()} [{n}]{body[-1]}"
     return f"{body} [{n}]"
 
 

@@ -105,7 +105,7 @@ class KeywordIndex:
             return
         self.postings.add([words(p.title) for p in papers], [words(p.abstract) for p in papers],
                           offset=len(self.papers.ids), analyse=self._term)
-        self.papers.add(papers)
+        self.papers = self.papers.add(papers)
         self._norm_cache = None
 
     def _remove(self, paper_ids: Iterable[str]) -> None:
@@ -116,7 +116,7 @@ class KeywordIndex:
                 drop[pos] = True
         if drop.any():
             self.postings.remove(drop)
-            self.papers.remove(drop)
+            self.papers = self.papers.remove(drop)
             self._norm_cache = None
 
     def _tokenize(self, text: str) -> list[str]:

@@ -141,16 +141,20 @@ class PaperTable:
     def lists(self) -> dict[str, list]:
         return {"ids": self.ids, "categories": self.categories, "authors": self.authors}
 
-    def add(self, papers: Sequence) -> None:
+    def add(self, papers: Sequence) -> "PaperTable":
+        """A new table with ``papers`` appended (tables are never changed in place: searches may hold one)."""
         years = [p.year if p.year is not None else -1 for p in papers]
-        self.__init__(self.ids + [p.paper_id for p in papers], np.concatenate([self.year, np.array(years, np.int16)]),
-                      self.categories + [list(p.categories) for p in papers],
-                      self.authors + [list(p.authors) for p in papers])
+        return PaperTable(self.ids + [p.paper_id for p in papers],
+                          np.concatenate([self.year, np.array(years, np.int16)]),
+                          self.categories + [list(p.categories) for p in papers],
+                          self.authors + [list(p.authors) for p in papers])
 
-    def remove(self, drop: np.ndarray) -> None:
+    def remove(self, drop: np.ndarray) -> "PaperTable":
+        """A new table without the papers where ``drop`` is True."""
         keep = (~drop).tolist()
-        self.__init__(list(itertools.compress(self.ids, keep)), self.year[~drop],
-                      list(itertools.compress(self.categories, keep)), list(itertools.compress(self.authors, keep)))
+        return PaperTable(list(itertools.compress(self.ids, keep)), self.year[~drop],
+                          list(itertools.compress(self.categories, keep)),
+                          list(itertools.compress(self.authors, keep)))
 
     def allowed(self, year_min: int | None = None, year_max: int | None = None, category: str | None = None,
                 author: str | None = None, paper_ids: Sequence[str] | None = None) -> np.ndarray | None:

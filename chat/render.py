@@ -7,7 +7,7 @@ would act on, so the same HTML is inert in ``gr.HTML`` and in ``gr.Chatbot``.
 Output never contains a newline: a blank line would end Markdown's HTML block.
 
 >>> text('<script>alert(1)</script> *x*')
-'&lt;script&gt;alert(1)&lt;/script&gt; &#42;x&#42;'
+'&#60;script&#62;alert(1)&#60;/script&#62; &#42;x&#42;'
 >>> link_markers("Uses 4 bits [1, 2].", {1: ("https://arxiv.org/abs/2305.14314", "QLoRA")})
 'Uses 4 bits <a class="pc-cite" href="https://arxiv.org/abs/2305.14314" target="_blank" rel="noopener noreferrer" title="QLoRA">&#91;1&#93;</a>&#91;2&#93;.'
 >>> highlight("A first. The key idea. The end.", ["the key idea."])
@@ -22,8 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-# Characters Markdown (marked), GFM tables/strikethrough and KaTeX give meaning to.
-_MARKDOWN = {c: f"&#{ord(c)};" for c in "\\`*_[]{}#|~$"}
+# HTML's special characters, and those Markdown (marked), GFM tables/strikethrough and KaTeX give
+# meaning to: each becomes a numeric character reference in one pass (a second pass would
+# re-escape the '#' of the first pass's references).
+_ESCAPES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[]{}#|~$"}
 _MARKER = re.compile(r"\[(\d+(?:\s*[-\u2013,;]\s*\d+)*)\]")
 _MAX_AUTHORS = 6
 CURSOR = '<span class="pc-cursor">\u258c</span>'
@@ -34,21 +36,23 @@ CSS = """
 .pc-badge.pc-extractive {background:#fef3c7;color:#92400e}
 .pc-badge.pc-abstained {background:#fee2e2;color:#991b1b}
 .pc-cite {text-decoration:none;font-weight:600}
+.pc-sources {max-height:80vh;overflow-y:auto}
 .pc-source {border-left:3px solid #6366f1;padding:4px 10px;margin:0 0 12px 0}
 .pc-source mark {background:#fde68a;color:inherit}
 .pc-meta {font-size:0.85em;opacity:0.8}
 .pc-warn {color:#b45309;font-size:0.85em}
 .pc-error {color:#b91c1c;font-weight:600}
-.pc-trace table {font-size:0.8em}
+.pc-trace {font-size:0.8em;margin-top:6px}
+.pc-answer .pc-trace table, .pc-answer .pc-trace ul, .pc-answer .pc-trace li {font-size:0.85em !important;margin:0}
 .pc-trace td, .pc-trace th {padding:1px 6px}
+.pc-sources h4 {margin:0 0 8px 0}
 """
 
 
 def text(value: Any) -> str:
     """Escape untrusted text for HTML and neutralise Markdown/LaTeX syntax; newlines become <br>."""
-    escaped = html.escape(str(value or ""), quote=True)
-    escaped = "".join(_MARKDOWN.get(c, c) for c in escaped)
-    return escaped.replace("\r\n", "\n").replace("\n", "<br>")
+    escaped = "".join(_ESCAPES.get(c, c) for c in str(value or ""))
+    return escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
 def safe_url(url: str) -> str:
@@ -193,7 +197,7 @@ def render_sources(answer: Any) -> str:
     if parts:
         return '<div class="pc-sources"><h4>Cited papers</h4>' + "".join(parts) + "</div>"
     nearest = [render_source(None, s.paper, (), True, s.score, s.title) for s in answer.sources]
-    heading = "Nearest papers" if answer.abstained else "Sources"
+    heading = "Nearest papers" if answer.abstained else "Retrieved papers (the answer cites none of them)"
     return f'<div class="pc-sources"><h4>{heading}</h4>{"".join(nearest) or "<p>No papers retrieved.</p>"}</div>'
 
 

@@ -28,6 +28,7 @@ still returns ``k`` papers when ``k`` papers pass.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -110,10 +111,12 @@ class Retriever:
         if keyword_dir is None and not store.config.host:
             keyword_dir = os.path.join(store.config.path, "keyword")
         self.keyword = KeywordIndex.open(store, keyword_dir, config.keyword)
+        self._lock = threading.Lock()  # the app searches from several threads; a sync must not interleave
 
     def refresh(self) -> int:
         """Bring the keyword index up to date with the store; returns how many papers changed."""
-        return self.keyword.sync(self.store)
+        with self._lock:
+            return self.keyword.sync(self.store)
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` best papers for ``query``, best first."""
@@ -136,23 +139,24 @@ class Retriever:
         return self._rank(query, vector, depth, filters, mode)
 
     def _rank(self, query: str, vector, depth: int, filters: Filters | None, mode: str) -> list[Ranked]:
-        if self.store.meta.generation != self.keyword.generation:
-            self.refresh()
-        allowed = self.keyword.papers.allowed(**vars(filters)) if filters else None
-        if len(self.keyword) == 0 or (allowed is not None and not allowed.any()) or depth <= 0:
-            return []
         cfg = self.config
-        dense = self._dense(vector, allowed, max(cfg.dense_depth, 3 * depth)) if mode != "bm25" else {}
-        scores, best = self.keyword.scores(query, cfg.keyword)
+        with self._lock:
+            if self.store.meta.generation != self.keyword.generation:
+                self.keyword.sync(self.store)  # this process wrote to the store since the last search
+            papers = self.keyword.papers
+            allowed = papers.allowed(**vars(filters)) if filters else None
+            if len(papers.ids) == 0 or (allowed is not None and not allowed.any()) or depth <= 0:
+                return []
+            scores, best = self.keyword.scores(query, cfg.keyword)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
-        ids = self.keyword.papers.ids
-        keyword = {ids[i]: float(scores[i]) for i in top_indices(scores, max(cfg.keyword_depth, depth)) if scores[i] > 0}
+        keyword = {papers.ids[i]: float(scores[i])
+                   for i in top_indices(scores, max(cfg.keyword_depth, depth)) if scores[i] > 0}
+        dense = self._dense(vector, papers, allowed, max(cfg.dense_depth, 3 * depth)) if mode != "bm25" else {}
         fused = self._fuse(mode, dense, keyword)
         order = sorted(fused, key=lambda pid: -fused[pid])[:depth]
-        position = self.keyword.papers.position
         return [Ranked(pid, fused[pid], dense[pid][0] if pid in dense else None,
-                       _normalised(scores, position.get(pid), best), dense[pid][1] if pid in dense else ())
+                       _normalised(scores, papers.position.get(pid), best), dense[pid][1] if pid in dense else ())
                 for pid in order]
 
     def _fuse(self, mode: str, dense: dict, keyword: dict[str, float]) -> dict[str, float]:
@@ -168,18 +172,16 @@ class Retriever:
         by_kw = sorted(keyword, key=lambda pid: -keyword[pid])
         return rrf([by_cos, by_kw], [2 * w, 2 * (1 - w)], self.config.rrf_k)
 
-    def _dense(self, vector, allowed: np.ndarray | None, n_chunks: int) -> dict[str, tuple[float, tuple[str, ...]]]:
+    def _dense(self, vector, papers, allowed: np.ndarray | None, n_chunks: int) -> dict[str, tuple[float, tuple]]:
         """Best cosine and best chunk texts per paper among the ``n_chunks`` nearest chunks that pass."""
-        ids = self.keyword.papers.ids
         if allowed is None:
             hits = self.store.query(vector, n_chunks)
         elif int(allowed.sum()) <= self.config.id_filter_max:
-            hits = self.store.query(vector, n_chunks, paper_ids=[ids[i] for i in np.flatnonzero(allowed)])
+            hits = self.store.query(vector, n_chunks, paper_ids=[papers.ids[i] for i in np.flatnonzero(allowed)])
         else:  # a broad filter: over-fetch in proportion to what it removes, then drop what fails it
             share = float(allowed.mean())
-            position = self.keyword.papers.position
             hits = [h for h in self.store.query(vector, min(int(n_chunks / share) + 1, 20 * n_chunks))
-                    if h.paper_id in position and allowed[position[h.paper_id]]]
+                    if h.paper_id in papers.position and allowed[papers.position[h.paper_id]]]
         return _collapse(hits, self.config.passages)
 
     def _dense_for(self, vector, paper_ids: Sequence[str]) -> dict[str, tuple[float, tuple[str, ...]]]:

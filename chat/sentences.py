@@ -106,6 +106,8 @@ class SentenceVectors:
     def __call__(self, texts: list[str]):
         import numpy as np
 
+        # "(SSMs) ." and "(SSMs)." are one sentence: a quoted sentence re-checked later hits the cache.
+        texts = [re.sub(r"\s+([.,;:!?])", r"\1", " ".join(t.split())) for t in texts]
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing and len(self._cache) + len(missing) > self._max:
             self._cache.clear()  # a simple bound: recomputing is cheap next to a growing process

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "must be opened with the model it was built with")
     parser.add_argument("--chroma-host", default=os.environ.get("CHROMA_HOST") or None, metavar="HOST",
                         help="use the Chroma server at HOST instead of --index (default: $CHROMA_HOST)")
-    parser.add_argument("--chroma-port", type=int, default=int(os.environ.get("CHROMA_PORT") or 8000),
+    parser.add_argument("--chroma-port", type=int, default=os.environ.get("CHROMA_PORT") or "8000",
                         metavar="PORT", help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
     parser.add_argument("--batch-size", type=int, default=IngestOptions().batch_size, metavar="N",
                         help="papers embedded and written together (default: %(default)s)")

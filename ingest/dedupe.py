@@ -21,10 +21,13 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ingest.records import Paper, merge
+
+_DERIVED = re.compile(r"doc-[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Group:
 
 
 def is_derived(paper_id: str) -> bool:
-    return paper_id.startswith("doc-")
+    """True for the ids make_paper derives from the text ("doc-" and 16 hex digits)."""
+    return _DERIVED.fullmatch(paper_id) is not None
 
 
 def id_rank(paper: Paper) -> tuple[int, str]:

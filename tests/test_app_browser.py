@@ -157,6 +157,8 @@ def test_hostile_paper_renders_as_text(page):
     assert SCRIPT in panel and IMG in panel and '<b onmouseover="window.__pwned=3">Mallory</b>' in panel
     assert IMG in answer.inner_text() or SCRIPT in answer.inner_text()  # quoted by the extractive answer, as text
     assert page.evaluate("window.__pwned") is None
+    for shown in (panel, page.locator("#chatbot").inner_text()):  # escaped once, not twice
+        assert "&#" not in shown and "&lt;" not in shown and "&amp;" not in shown
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"], #sources script, #chatbot script, "
                          "#sources b[onmouseover]').length") == 0
     assert page.locator('#sources a[href^="javascript"]').count() == 0
@@ -172,6 +174,25 @@ def test_hostile_paper_renders_as_text(page):
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
 
 
+def standalone_query(answer) -> str:
+    return answer.evaluate("a => a.querySelector('.pc-trace li').textContent").removeprefix("query: ")
+
+
+def test_each_session_has_its_own_conversation(browser, app, page):
+    other = browser.new_page()
+    other.goto(app.url)
+    other.wait_for_selector("#question textarea", timeout=120_000)
+    assert other.locator("#chatbot .pc-answer").count() == 0
+    follow_up = "And how much do they drift?"
+    # Without history the follow-up is searched as typed; with this session's history about
+    # quantum widgets it is rewritten to stand alone.
+    assert standalone_query(ask(other, follow_up)) == follow_up
+    rewritten = standalone_query(ask(page, follow_up))
+    assert rewritten != follow_up and "quantum" in rewritten.lower(), rewritten
+    assert other.locator("#chatbot .pc-answer").count() == 1
+    other.close()
+
+
 def test_category_filter_restricts_sources(page):
     page.locator("#settings").get_by_text("Settings").first.click()
     page.click("#category input")
@@ -184,15 +205,6 @@ def test_category_filter_restricts_sources(page):
     page.fill("#category input", "any")
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
-
-
-def test_each_session_has_its_own_conversation(browser, app, page):
-    other = browser.new_page()
-    other.goto(app.url)
-    other.wait_for_selector("#question textarea", timeout=120_000)
-    assert other.locator("#chatbot .pc-answer").count() == 0
-    assert page.locator("#chatbot .pc-answer").count() >= 2
-    other.close()
 
 
 def test_example_questions_come_from_indexed_titles(page, app):
@@ -248,6 +260,17 @@ def test_a_local_model_streams_with_its_badge(browser, hostile_index, tmp_path):
         assert answer.locator(".pc-badge.pc-llm").inner_text() == "model: stories260K.gguf"
         lengths = [length for count, streaming, length in page.evaluate("window.__states") if count == 1 and streaming]
         assert len(set(lengths)) >= 3 and lengths == sorted(lengths), lengths  # token by token, growing
+        assert "&#" not in answer.inner_text()  # the model's quotes and apostrophes are escaped once, not twice
         assert "prompt tokens" in answer.locator(".pc-trace summary").inner_text()
         assert int(answer.locator(".pc-trace summary").inner_text().split(" prompt tokens")[0].split("· ")[-1]) > 0
         page.close()
+
+
+def test_clear_chat_empties_the_conversation(page):
+    page.get_by_role("tab", name="Chat").click()
+    assert page.locator("#chatbot .pc-answer").count() > 0
+    page.click("#clear")
+    page.wait_for_function("document.querySelectorAll('#chatbot .pc-answer').length === 0")
+    assert "Sources of the latest answer appear here" in page.locator("#sources").inner_text()
+    follow_up = "And how much do they drift?"
+    assert standalone_query(ask(page, follow_up)) == follow_up  # the history went with the messages

@@ -31,7 +31,7 @@ from tests.test_pipeline import BAD_INPUTS, snapshot, write_bad_inputs, write_js
 SUMMARY = re.compile(r"^added (\d+), updated (\d+), unchanged (\d+), merged (\d+) duplicates, rejected (\d+)"
                      r" — index: (\d+) papers, (\d+) chunks$")
 SCIFACT = SHARED / "data" / "scifact" / "corpus.jsonl"
-KILL_RECORDS, KILL_BATCH = 300, 50
+KILL_RECORDS, KILL_BATCH = 500, 50
 
 
 def summary(stdout: str) -> tuple[int, ...]:

@@ -23,6 +23,7 @@ HOSTILE = [
     '${window.__pwned=3}',
     '&lt;script&gt;already escaped&lt;/script&gt;',
     '<details open><summary>fake</summary></details>',
+    "It's #1 & \"quoted\" \\ back\\slash",
 ]
 ALLOWED_TAGS = {"div", "span", "a", "mark", "details", "summary", "table", "tr", "td", "th", "ul", "li", "b",
                 "strong", "h4", "p", "br"}

@@ -32,49 +32,39 @@ def _message(role: str, html: str) -> dict:
 
 
 def build_ui(services: Services) -> tuple[gr.Blocks, dict]:
-    """The app and the options ``launch()`` needs (CSS, title)."""
+    """The app and the options ``launch()`` needs (CSS, upload limit)."""
     facets = services.facets()
     with gr.Blocks(title="PaperChat") as demo:
         gr.Markdown("# PaperChat\nAsk questions about the indexed paper abstracts; every claim cites its paper.")
-        notice = gr.HTML(render.render_notice(services.notices), elem_id="notice")
+        gr.HTML(render.render_notice(services.notices), elem_id="notice")
         history = gr.State([])  # this session's (question, answer text) pairs
         with gr.Tab("Chat"):
             chat = _chat_tab(services, facets, history)
         with gr.Tab("Search papers"):
             _search_tab(services, chat["filters"])
         with gr.Tab("Add papers"):
-            _add_tab(services, chat, notice)
+            _add_tab(services, chat)
         gr.api(_api_ask(services), api_name="ask", **GENERATE)
-    return demo, {"css": render.CSS}
+    return demo, {"css": render.CSS, "max_file_size": "200mb"}
 
 
 def _chat_tab(services: Services, facets, history: gr.State) -> dict:
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, sanitize_html=True,
-                                 allow_tags=False, latex_delimiters=[], render_markdown=True)
+            chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=["copy", "copy_all"],
+                                 sanitize_html=True, allow_tags=False, latex_delimiters=[], render_markdown=True)
             with gr.Row():
                 question = gr.Textbox(show_label=False, placeholder="Ask about the papers…", scale=5,
                                       elem_id="question", lines=1, max_lines=4)
                 ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            k, year_min, year_max, category, model = _settings(services, facets)
             examples = gr.Dataset(label="Example questions", components=[question], elem_id="examples",
                                   samples=[[q] for q in services.examples(seed=0)])
             with gr.Row():
-                more = gr.Button("Other examples", size="sm")
+                more = gr.Button("Other examples", size="sm", elem_id="more-examples")
                 clear = gr.Button("Clear chat", size="sm", elem_id="clear")
         with gr.Column(scale=2):
             sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources", label="Sources")
-    with gr.Accordion("Settings", open=False, elem_id="settings"):
-        with gr.Row():
-            k = gr.Slider(1, 10, value=5, step=1, label="Number of sources", elem_id="k")
-            years = f"{facets.year_min}\u2013{facets.year_max}" if facets.year_min else "unknown"
-            year_min = gr.Number(label="From year", value=None, precision=0, info=f"empty: any (index: {years})",
-                                 elem_id="year-min")
-            year_max = gr.Number(label="To year", value=None, precision=0, info="empty: any", elem_id="year-max")
-            category = gr.Dropdown([ANY_CATEGORY, *facets.categories], value=ANY_CATEGORY, label="Category",
-                                   allow_custom_value=True, elem_id="category")
-            model = gr.Dropdown(list(services.choices), value=services.choices[0], label="Model",
-                                visible=len(services.choices) > 1, elem_id="model")
     inputs = [question, chatbot, history, k, year_min, year_max, category, model]
     outputs = [question, chatbot, sources, history]
     for trigger in (question.submit, ask.click):
@@ -83,6 +73,22 @@ def _chat_tab(services: Services, facets, history: gr.State) -> dict:
     more.click(lambda: gr.Dataset(samples=[[q] for q in services.examples()]), None, examples, **RETRIEVAL, **PRIVATE)
     clear.click(lambda: ([], [], _EMPTY_SOURCES), None, [chatbot, history, sources], queue=False, **PRIVATE)
     return {"filters": (k, year_min, year_max, category), "examples": examples, "category": category}
+
+
+def _settings(services: Services, facets) -> tuple:
+    with gr.Accordion("Settings", open=False, elem_id="settings"):
+        with gr.Row():
+            k = gr.Slider(1, 10, value=5, step=1, label="Number of sources", elem_id="k")
+            model = gr.Dropdown(list(services.choices), value=services.choices[0], label="Model",
+                                visible=len(services.choices) > 1, elem_id="model")
+        with gr.Row():
+            years = f"{facets.year_min}\u2013{facets.year_max}" if facets.year_min else "unknown"
+            year_min = gr.Number(label="From year", value=None, precision=0, info=f"empty: any (index: {years})",
+                                 elem_id="year-min")
+            year_max = gr.Number(label="To year", value=None, precision=0, info="empty: any", elem_id="year-max")
+            category = gr.Dropdown([ANY_CATEGORY, *facets.categories], value=ANY_CATEGORY, label="Category",
+                                   allow_custom_value=True, elem_id="category")
+    return k, year_min, year_max, category, model
 
 
 def _respond(services: Services):
@@ -133,7 +139,7 @@ def _search_tab(services: Services, filters) -> None:
         trigger(search, [query, k, year_min, year_max, category], results, **RETRIEVAL, **PRIVATE)
 
 
-def _add_tab(services: Services, chat: dict, notice: gr.HTML) -> None:
+def _add_tab(services: Services, chat: dict) -> None:
     gr.Markdown("Upload files in any format the ingest reads (JSON Lines, JSON, CSV/TSV, Parquet, the sample "
                 "page formats), or fetch from arXiv with a query such as `arxiv:retrieval augmented generation`, "
                 "`arxiv:ti:QLoRA` or `arxiv:2305.14314`.")
