@@ -43,9 +43,12 @@ class SpeedOptions:
     abstracts: int = 1500  # abstracts whose sentences make the synthetic papers
     ndcg_queries: int = 0  # 0: every training claim
     parts: int = 2  # halves: naive, ours, ours, naive
+    backend: str = "auto"  # our embedder's backend ("torch": the fp32 baseline)
+    inline: bool = False  # run the stages in this process (tests: fast, but one RSS for all)
 
 
-QUICK = SpeedOptions(papers=16, sizes=(100, 200), queries=3, questions=1, abstracts=20, ndcg_queries=10, parts=1)
+QUICK = SpeedOptions(papers=16, sizes=(100, 200), queries=3, questions=2, abstracts=20, ndcg_queries=10,
+                     parts=1, inline=True)
 
 
 def labels(sizes: tuple[int, int]) -> tuple[str, str]:
@@ -53,7 +56,13 @@ def labels(sizes: tuple[int, int]) -> tuple[str, str]:
     return "10k", "100k"
 
 
-def stage(name: str, *args) -> dict:
+def stage(name: str, *args, inline: bool = False) -> dict:
+    if inline:
+        from benchmarks import speed_stages
+
+        speed_stages.STARTED = time.perf_counter()  # the "process start" that app start-up is timed from
+        result = speed_stages.STAGES[name]([str(a) for a in args])
+        return {**result, "rss_mb": speed_stages.peak_rss_mb(), "load": os.getloadavg()[0]}
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out = fh.name
     try:
@@ -70,16 +79,16 @@ def run(options: SpeedOptions, workdir: str, log=print) -> dict:
     for part in range(options.parts):  # ABBA: load drift during the run falls on both
         for kind in (("naive", "ours") if part % 2 == 0 else ("ours", "naive")):
             runs[kind].append(stage("ingest", kind, ours if kind == "ours" else naive, workdir, options.papers,
-                                    part, options.parts, options.ndcg_queries))
+                                    part, options.parts, options.ndcg_queries, options.backend, inline=options.inline))
             log(f"ingest {kind} part {part + 1}: {runs[kind][-1]}")
     pps = {k: sum(r["papers"] for r in v) / sum(r["seconds"] for r in v) for k, v in runs.items()}
     ndcg_ours, ndcg_naive = runs["ours"][-1]["ndcg"], runs["naive"][-1]["ndcg"]
-    answers = stage("answers", ours, options.questions)
+    answers = stage("answers", ours, options.questions, inline=options.inline)
     log(f"answers: {answers}")
     synthetic, retrieval, built = os.path.join(workdir, "synthetic"), {}, {}
     for label, size in zip(labels(options.sizes), options.sizes):
-        built[label] = stage("build", synthetic, size, options.abstracts)
-        retrieval[label] = stage("app", synthetic, options.queries)
+        built[label] = stage("build", synthetic, size, options.abstracts, inline=options.inline)
+        retrieval[label] = stage("app", synthetic, options.queries, inline=options.inline)
         log(f"{label} ({size} papers): build {built[label]}  app {retrieval[label]}")
     big = labels(options.sizes)[1]
     return {
@@ -117,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (tests): 48 papers, 300/600-paper indexes")
     parser.add_argument("--papers", type=int, help="SciFact abstracts to ingest (default 2000)")
     parser.add_argument("--sizes", help="two index sizes, e.g. 10000,100000")
+    parser.add_argument("--backend", choices=("auto", "bf16", "torch"), help="our embedder's backend (default auto)")
     parser.add_argument("--workdir", help="keep the indexes here (default: a temporary directory, removed)")
     args = parser.parse_args(argv)
     options = QUICK if args.quick else SpeedOptions()
     if args.papers:
         options = SpeedOptions(**{**options.__dict__, "papers": args.papers})
+    if args.backend:
+        options = SpeedOptions(**{**options.__dict__, "backend": args.backend})
     if args.sizes:
         options = SpeedOptions(**{**options.__dict__, "sizes": tuple(int(s) for s in args.sizes.split(","))[:2]})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -36,17 +36,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ingest_part(kind: str, index: str, workdir: str, n: int, part: int, parts: int, ndcg_limit: int) -> dict:
+def ingest_part(kind: str, index: str, workdir: str, n: int, part: int, parts: int, ndcg_limit: int,
+                backend: str = "auto") -> dict:
     """Ingest one part of the corpus; after the last part, the index's nDCG (``ndcg_limit`` claims, 0: all)."""
     from benchmarks.speed_ingest import dense_ndcg, run_naive, run_ours, select_corpus
     from models.embedder import EmbedderConfig
 
     rows = select_corpus(SCIFACT, n)
     rows = rows[part * len(rows) // parts:(part + 1) * len(rows) // parts]
-    run = run_naive(rows, index) if kind == "naive" else run_ours(rows, index, workdir)
+    run = run_naive(rows, index) if kind == "naive" else run_ours(rows, index, workdir, EmbedderConfig(backend=backend))
     result = {"papers": run.papers, "seconds": run.seconds, "chunks": run.chunks, "load_during": os.getloadavg()[0]}
     if part == parts - 1:
-        config = EmbedderConfig(backend="torch" if kind == "naive" else "auto")
+        config = EmbedderConfig(backend="torch" if kind == "naive" else backend)
         result["ndcg"] = dense_ndcg(index, SCIFACT, config, limit=ndcg_limit or None)
     return result
 
@@ -101,10 +102,12 @@ def answers(index: str, questions: int) -> dict:
     answerer = open_answerer(StoreConfig(path=index), model_spec=os.path.abspath(TINY_GGUF), require_model=True)
     data = load_beir(SCIFACT, "train")
     indexed = {p.paper_id for p in answerer.retriever.store.iter_papers()}
-    claims = [data.queries[q] for q in answerable(data.qrels, indexed)][:questions]
+    claims = [data.queries[q] for q in answerable(data.qrels, indexed)][:4 * questions]
     tokens, saved, ttft = [], [], []
     for claim in claims:
-        answer = answerer.ask(claim)
+        if len(tokens) == questions:
+            break
+        answer = answerer.ask(claim)  # an abstention is skipped: it has no prompt
         if answer.mode == "llm" and not answer.abstained:
             tokens.append(answer.prompt_tokens)
             saved.append(getattr(answer, "prompt_tokens_saved", 0))
@@ -118,7 +121,7 @@ def _disk_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
 
 
-STAGES = {"ingest": lambda a: ingest_part(a[0], a[1], a[2], *map(int, a[3:7])), "build": lambda a: build(a[0], int(a[1]), int(a[2])),
+STAGES = {"ingest": lambda a: ingest_part(a[0], a[1], a[2], *map(int, a[3:7]), *a[7:]), "build": lambda a: build(a[0], int(a[1]), int(a[2])),
           "app": lambda a: app(a[0], int(a[1])), "answers": lambda a: answers(a[0], int(a[1]))}
 
 

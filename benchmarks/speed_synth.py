@@ -60,7 +60,7 @@ def synth_batch(pool: SentencePool, rng: np.random.Generator, start: int, n: int
     """Papers ``start``..``start+n-1``, each with one chunk and its composed vector."""
     papers, chunks, vectors = [], [], np.empty((n, pool.vectors.shape[1]), dtype=np.float32)
     for i in range(n):
-        picks = rng.choice(len(pool.sentences), size=int(rng.integers(4, 10)), replace=False)
+        picks = rng.choice(len(pool.sentences), size=min(int(rng.integers(4, 10)), len(pool.sentences)), replace=False)
         title = pool.titles[int(rng.integers(len(pool.titles)))]
         abstract = " ".join(pool.sentences[j] for j in picks)
         pid = f"syn-{start + i:07d}"

@@ -80,8 +80,8 @@ class Answer:
     model: str
     standalone_query: str
     prompt_tokens: int
-    removed_markers: int
-    unsupported: int
+    removed_markers: int  # citation numbers the model wrote that map to no source (removed)
+    unsupported: int  # sentences flagged: cited but not supported, plus (llm mode) claims citing nothing
     retrieved: tuple = ()  # the Hits, best first
     markers_total: int = 0  # citation numbers in the raw text, before repair
     checks: tuple[SentenceCheck, ...] = ()

@@ -44,8 +44,8 @@ class KeywordConfig:
     k1: float = 0.9
     b: float = 0.4
     title_weight: float = 1.0  # a title word counts this many times a word of the abstract (BM25F-style)
-    stem: bool = True
-    stop_words: bool = True
+    stem: bool = False
+    stop_words: bool = False
 
 
 class KeywordIndex:

@@ -6,6 +6,9 @@ short to search on its own. With a model, the model rewrites it (its output is
 checked and the simple method takes over when the output is unusable); without,
 pronouns are replaced by the salient name of the previous turn (an acronym such
 as "QLoRA" or a capitalised term) and the previous question's key terms are added.
+A model's rewrite must keep at least half of the follow-up's content words and add
+one from the previous turn, else the simple method is used (small models tend to
+answer the question instead of rewriting it).
 
 >>> rewrite_simple("and how much memory does it save?", [("What is QLoRA?", "QLoRA finetunes in 4 bits [1].")])
 'how much memory does QLoRA save?'
@@ -96,16 +99,22 @@ def rewrite_with_model(question: str, history: Sequence[tuple[str, str]], llm, c
     """The model's standalone version of ``question``, or None when its output is unusable."""
     previous_q, previous_a = history[-1]
     messages = [
-        {"role": "system", "content": "Rewrite the user's last question as one standalone search query that can be "
-                                      "understood without the conversation. Keep names and technical terms. "
-                                      "Reply with the query only."},
+        {"role": "system", "content": "Rewrite the user's last question as one standalone question that can be "
+                                      "understood without the conversation. Keep names and technical terms. Do not "
+                                      "answer it. Reply with the rewritten question only.\nExample: previous "
+                                      "question 'What is BERT?', last question 'How big is it?' -> 'How big is BERT?'"},
         {"role": "user", "content": f"Previous question: {previous_q}\nPrevious answer: "
                                     f"{shorten(strip_markers(previous_a), config.history_chars)}\n"
                                     f"Last question: {question}\nStandalone query:"}]
     text = "".join(llm.stream(messages, max_tokens=config.llm_max_tokens, stop=["\n"]))
-    text = re.sub(r"^\s*(standalone query|query)\s*:\s*", "", text.strip(), flags=re.IGNORECASE).strip(" \"'")
-    known = set(content_words(question + " " + previous_q + " " + previous_a))
-    if not 2 <= len(text.split()) <= 40 or not (set(content_words(text)) & known):
+    text = re.sub(r"^\s*(standalone query|query|rewritten question)\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
+    quoted = re.search(r"[\"\u201c]([^\"\u201d]{5,200}\?)[\"\u201d]", text)  # 'The answer to "X?" is ...' -> X?
+    text = (quoted.group(1) if quoted else text).strip(" \"'")
+    own, found = set(content_words(question)), set(content_words(text))
+    # It must keep what the follow-up asks (at least half its content words) and add something from before.
+    if not 2 <= len(text.split()) <= 40 or len(own & found) * 2 < len(own):
+        return None
+    if not (found - own) & set(content_words(previous_q + " " + previous_a)):
         return None
     return text
 

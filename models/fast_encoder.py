@@ -104,16 +104,24 @@ def load_encoder(model_dir: str, cache_root: str | None = None, st_model=None) -
     folder = Path(cache_root or DEFAULT_CACHE) / cache_key(model_dir)
     weights, meta_file = folder / "encoder.pt", folder / "meta.json"
     if weights.exists() and meta_file.exists():
-        return FastEncoder(torch.load(weights, weights_only=True), json.loads(meta_file.read_text()), True)
+        try:
+            meta = json.loads(meta_file.read_text())
+            if meta.get("format") == FORMAT:
+                return FastEncoder(torch.load(weights, weights_only=True), meta, True)
+        except (OSError, RuntimeError, EOFError, ValueError):
+            pass  # a damaged cache entry is rebuilt below
     if st_model is None:
         from models.embedder import load_sentence_transformer  # the only module importing sentence_transformers
 
-        st_model = load_sentence_transformer(model_dir)
+        st_model = load_sentence_transformer.__wrapped__(model_dir)  # uncached: freed once converted
     tensors, meta = convert(st_model)
-    folder.mkdir(parents=True, exist_ok=True)
     meta["source"] = os.path.realpath(model_dir)
-    _atomic_write(weights, lambda path: torch.save(tensors, path))  # two builders racing both write whole files
-    _atomic_write(meta_file, lambda path: Path(path).write_text(json.dumps(meta, indent=1)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(weights, lambda path: torch.save(tensors, path))  # two builders racing both write whole files
+        _atomic_write(meta_file, lambda path: Path(path).write_text(json.dumps(meta, indent=1)))
+    except OSError:
+        pass  # a read-only cache only costs the next start a rebuild
     return FastEncoder(tensors, meta, False)
 
 

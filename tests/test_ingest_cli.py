@@ -31,7 +31,9 @@ from tests.test_pipeline import BAD_INPUTS, snapshot, write_bad_inputs, write_js
 SUMMARY = re.compile(r"^added (\d+), updated (\d+), unchanged (\d+), merged (\d+) duplicates, rejected (\d+)"
                      r" — index: (\d+) papers, (\d+) chunks$")
 SCIFACT = SHARED / "data" / "scifact" / "corpus.jsonl"
-KILL_RECORDS, KILL_BATCH = 500, 50
+# 300 real SciFact records in 10 batches: every full pass embeds ~800 chunks, and the test makes
+# about three (clean run, killed runs, completing run); 1500 records would cost over 10 minutes on 2 cores.
+KILL_RECORDS, KILL_BATCH = 300, 30
 
 
 def summary(stdout: str) -> tuple[int, ...]:
