@@ -185,6 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", help="GGUF file or owner/repo:file.gguf (default: extractive)")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
     parser.add_argument("--index-cache", default=str(DEFAULT_CACHE))
     parser.add_argument("--dump", help="write one JSON line per question here")
     parser.add_argument("--json", action="store_true")
@@ -217,7 +218,7 @@ def run(args: argparse.Namespace) -> AnswersReport:
         questions, name = read_questions(args.questions), os.path.basename(args.questions)
     questions = questions[:args.limit] if args.limit else questions
     answerer = open_answerer(StoreConfig(path=index), model_spec=args.model, require_model=bool(args.model),
-                             llm_config=LLMConfig(n_ctx=args.n_ctx), must_exist=True)
+                             llm_config=LLMConfig(n_ctx=args.n_ctx, n_threads=args.threads), must_exist=True)
     results = [answer_one(answerer, q, gold, args.k) for q, gold in questions]
     ood = [answer_one(answerer, q, (), args.k) for q in read_lines(args.ood)] if args.ood else []
     in_domain = [r for r in results if r.gold]

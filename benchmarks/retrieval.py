@@ -22,15 +22,19 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from benchmarks.beir import BeirDataset, Metrics, evaluate, iter_corpus, load_beir
+from chat.keyword import KeywordConfig
 from chat.retrieve import MODES, RetrievalConfig, Retriever
 from models.errors import PaperChatError
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 DEPTH = 100
+# What retrieval was before tuning (issue 5): the "before" column of benchmarks/RESULTS.md.
+BASELINE = RetrievalConfig(fusion="rrf", rrf_k=60.0, dense_weight=0.5,
+                           keyword=KeywordConfig(k1=0.9, b=0.4, title_weight=1.0, stem=False, stop_words=False))
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", default="all", choices=[*MODES, "all"])
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--index-cache", default=str(DEFAULT_CACHE), help="where cached indexes live")
+    parser.add_argument("--baseline", action="store_true",
+                        help="untuned settings: RRF k=60, BM25 k1=0.9 b=0.4, no stemming, stop words or title weight")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a RetrievalConfig field, e.g. --set dense_weight=0.6 --set keyword.k1=1.2")
     args = parser.parse_args(argv)
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "tiktoken"))
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -168,14 +176,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_cli(args) -> RetrievalReport:
     from models.embedder import Embedder, EmbedderConfig
 
+    config = configure(BASELINE if args.baseline else RetrievalConfig(), args.set)
     dataset = load_beir(args.beir, args.split)
     embedder = Embedder(EmbedderConfig())
     directory = cache_dir(dataset, embedder.name, args.index_cache)
     progress = None if args.json else _progress
     store = open_index(dataset, embedder, directory, progress)
-    retriever = Retriever(store, embedder, RetrievalConfig())
+    if progress:
+        print(file=sys.stderr)
+    analyser = f"keyword-stem{int(config.keyword.stem)}-stop{int(config.keyword.stop_words)}"
+    retriever = Retriever(store, embedder, config, keyword_dir=os.path.join(directory, analyser))
     modes = list(MODES) if args.mode == "all" else [args.mode]
     return run(dataset, retriever, modes, corpus_to_paper_ids(dataset, store))
+
+
+def configure(config: RetrievalConfig, settings: Sequence[str]) -> RetrievalConfig:
+    """Apply ``field=value`` overrides (``keyword.k1=1.2`` reaches into the keyword settings)."""
+    for setting in settings:
+        name, sep, raw = setting.partition("=")
+        if not sep:
+            raise ValueError(f"--set wants FIELD=VALUE, not {setting!r}")
+        target = config.keyword if name.startswith("keyword.") else config
+        field = name.removeprefix("keyword.")
+        if field not in {f.name for f in fields(target)} or field == "keyword":
+            raise ValueError(f"unknown setting {name!r}")
+        current = getattr(target, field)
+        value = raw.lower() in ("1", "true", "yes") if isinstance(current, bool) else type(current)(raw)
+        changed = replace(target, **{field: value})
+        config = replace(config, keyword=changed) if target is config.keyword else changed
+    return config
 
 
 def _progress(event) -> None:

@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ask.add_argument("--author")
     ask.add_argument("--n-ctx", type=int, default=4096, help="model context in tokens (default 4096)")
     ask.add_argument("--max-tokens", type=int, default=320, help="longest answer in tokens (default 320)")
+    ask.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
     ask.add_argument("--full-abstracts", action="store_true", help="give the model whole abstracts, not the "
                                                                    "most relevant sentences")
     ask.add_argument("--no-abstain", action="store_true", help="answer even when the evidence is weak")
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                                             focus=not args.full_abstracts),
                      abstain=replace(config.abstain, enabled=not args.no_abstain))
     answerer = open_answerer(store_config, model_spec=model, answer_config=config,
-                             llm_config=LLMConfig(n_ctx=args.n_ctx, max_tokens=args.max_tokens),
+                             llm_config=LLMConfig(n_ctx=args.n_ctx, max_tokens=args.max_tokens,
+                                                  n_threads=args.threads),
                              progress=_Progress(), must_exist=not args.chroma_host)
     for note in answerer.notes:
         print(f"note: {note}", file=sys.stderr)

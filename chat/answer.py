@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure
 from chat.citations import CheckConfig, CheckedText, SentenceCheck, check_citations, is_abstention
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
-from chat.prompt import PromptConfig, approximate_counter, build_prompt
+from chat.prompt import PromptConfig, build_prompt
 from chat.rewrite import RewriteConfig, rewrite
 from chat.sentences import SentenceVectors, display_title
 from ingest.records import Paper
@@ -47,7 +47,8 @@ class AnswerConfig:
     abstain: AbstainConfig = AbstainConfig()
     check: CheckConfig = CheckConfig()
     rewrite: RewriteConfig = RewriteConfig()
-    stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:")  # the model starting to echo the prompt
+    # The model starting to echo the prompt's structure has stopped answering.
+    stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:")
 
 
 @dataclass(frozen=True)

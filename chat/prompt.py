@@ -101,7 +101,8 @@ def user_message(question: str, blocks: Sequence[str], standalone: str = "") -> 
             "Answer using only the sources above, and cite them by number like [1].")
 
 
-def history_messages(history: Sequence[tuple[str, str]], config: PromptConfig, count_text: Callable[[str], int]) -> Messages:
+def history_messages(history: Sequence[tuple[str, str]], config: PromptConfig,
+                     count_text: Callable[[str], int]) -> Messages:
     """The newest turns that fit ``history_tokens``, oldest first; old markers are stripped (numbers change)."""
     kept: Messages = []
     used = 0

@@ -95,7 +95,8 @@ def rewrite_simple(question: str, history: Sequence[tuple[str, str]], config: Re
     return f"{rewritten.rstrip('?. ')} ({', '.join(extra)})?" if extra else rewritten
 
 
-def rewrite_with_model(question: str, history: Sequence[tuple[str, str]], llm, config: RewriteConfig = RewriteConfig()) -> str | None:
+def rewrite_with_model(question: str, history: Sequence[tuple[str, str]], llm,
+                       config: RewriteConfig = RewriteConfig()) -> str | None:
     """The model's standalone version of ``question``, or None when its output is unusable."""
     previous_q, previous_a = history[-1]
     messages = [
@@ -119,7 +120,8 @@ def rewrite_with_model(question: str, history: Sequence[tuple[str, str]], llm, c
     return text
 
 
-def rewrite(question: str, history: Sequence[tuple[str, str]], llm=None, config: RewriteConfig = RewriteConfig()) -> str:
+def rewrite(question: str, history: Sequence[tuple[str, str]], llm=None,
+            config: RewriteConfig = RewriteConfig()) -> str:
     """Standalone query for ``question`` given ``history`` ((user, assistant) pairs, oldest first)."""
     if not history or not needs_context(question, config):
         return question

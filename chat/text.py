@@ -29,11 +29,11 @@ through to too under until up very was we were what when where which while who w
 yourself yourselves
 """.split())
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script: "β", "müller"
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased alphanumeric words, nothing dropped: ``words("IL-6 levels")`` -> ['il', '6', 'levels']."""
+    """Lower-cased words of letters and digits: ``words("TGF-β levels")`` -> ['tgf', 'β', 'levels']."""
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
@@ -157,7 +157,7 @@ def _step5(w: str) -> str:
 
 def stem(word: str) -> str:
     """Porter stem of a lower-case word; words of one or two letters and numbers are kept."""
-    if len(word) <= 2 or not word.isalpha():
+    if len(word) <= 2 or not word.isascii() or not word.isalpha():
         return word
     w = _step1(word)
     w = _replace(_replace(w, _STEP2), _STEP3)

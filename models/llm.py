@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -131,10 +132,13 @@ class LocalLLM:
                                 seed=config.seed, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise UnavailableError(f"Cannot load model {self.path}: {exc}") from exc
+        # Free the model while the interpreter is still whole: llama.cpp's own __del__ at exit prints
+        # "Exception ignored ... TypeError" once its C bindings are torn down.
+        self._finalizer = weakref.finalize(self, self._llama.close)
         trained = int(self._llama.metadata.get(f"{self._llama.metadata.get('general.architecture', '')}.context_length")
                       or config.n_ctx)
         self.n_ctx = min(self._llama.n_ctx(), trained)
-        self.name = os.path.basename(self.path) if os.path.isfile(config.model) else ALIASES.get(config.model, config.model)
+        self.name = os.path.basename(self.path)  # the file name: short enough for a badge, exact enough to tell
         template = config.chat_template or self._llama.metadata.get("tokenizer.chat_template")
         self._formatter = None
         if template:
@@ -143,6 +147,10 @@ class LocalLLM:
             if config.chat_template:  # a template given in the config replaces the GGUF's own
                 self._llama.chat_handler = self._formatter.to_chat_handler()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Free the model now (also done automatically when this object is collected or at exit)."""
+        self._finalizer()
 
     def _token_text(self, token: int) -> str:
         return self._llama._model.token_get_text(token) if token >= 0 else ""
@@ -168,7 +176,7 @@ class LocalLLM:
 
     def stream(self, messages: Sequence[dict], max_tokens: int | None = None,
                stop: Sequence[str] | None = None) -> Iterator[str]:
-        """Generate the assistant's reply to ``messages`` piece by piece; stops at ``stop`` strings or ``max_tokens``."""
+        """The assistant's reply to ``messages``, piece by piece; ends at a ``stop`` string or ``max_tokens``."""
         max_tokens = max_tokens or self.config.max_tokens
         stop = list(stop or [])
         options = dict(max_tokens=max_tokens, temperature=self.config.temperature, seed=self.config.seed,
@@ -177,8 +185,9 @@ class LocalLLM:
             if self._formatter is not None:
                 chunks = self._chat(messages, stop, options)
             else:
-                chunks = (c["choices"][0].get("text", "") for c in
-                          self._llama.create_completion(fallback_prompt(messages), stop=stop + FALLBACK_STOP, **options))
+                completion = self._llama.create_completion(fallback_prompt(messages), stop=stop + FALLBACK_STOP,
+                                                           **options)
+                chunks = (c["choices"][0].get("text", "") for c in completion)
             for piece in chunks:
                 if piece:
                     yield piece

@@ -197,3 +197,11 @@ def test_hostile_abstract_is_fenced_in_the_llm_prompt(hostile_retriever, embedde
     assert "PWNED" in user["content"].split("</source>")[0]  # the text is there, as data inside source 1
     assert answer.mode == "llm" and not answer.abstained
     _assert_well_formed(answer)
+
+
+def test_a_model_rewrite_that_answers_instead_of_rewriting_falls_back_to_the_simple_method(llm):
+    from chat.rewrite import rewrite_with_model
+
+    history = [("How does QLoRA finetune a 65B model?", "It uses 4-bit quantization [1].")]
+    assert rewrite_with_model("and how much memory does it save?", history, llm) is None  # a story is no query
+    assert rewrite("and how much memory does it save?", history, llm) == "how much memory does QLoRA save?"

@@ -92,3 +92,12 @@ def test_benchmark_runs_end_to_end_and_reuses_its_index(beir_dir, tmp_path, caps
 def test_bad_directory_is_a_clear_error(tmp_path, capsys):
     assert retrieval.main(["--beir", str(tmp_path / "missing"), "--index-cache", str(tmp_path)]) == 2
     assert "corpus.jsonl" in capsys.readouterr().err
+
+
+def test_settings_override_the_tuned_defaults():
+    config = retrieval.configure(retrieval.RetrievalConfig(), ["fusion=rrf", "keyword.k1=1.2", "keyword.stem=false"])
+    assert (config.fusion, config.keyword.k1, config.keyword.stem) == ("rrf", 1.2, False)
+    assert retrieval.BASELINE.fusion == "rrf" and not retrieval.BASELINE.keyword.stem
+    for bad in (["nosuch=1"], ["keyword=1"], ["dense_weight"], ["dense_weight=2"]):
+        with pytest.raises(ValueError):
+            retrieval.configure(retrieval.RetrievalConfig(), bad)

@@ -53,6 +53,7 @@ def test_the_tiny_model_answers_in_llm_mode(seed_index):
     assert out.returncode == 0, out.stderr
     row = json.loads(out.stdout)
     assert row["mode"] == "llm" and list(row) == KEYS and "generate" in row["timings"]
+    assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr  # the model is freed cleanly
 
 
 def test_a_model_that_cannot_be_had_falls_back_to_extractive_with_a_note(seed_index):

@@ -139,3 +139,14 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path):
     (tmp_path / fast_encoder.cache_key(source) / "encoder.pt").write_bytes(b"truncated")
     rebuilt = fast_encoder.load_encoder(source, str(tmp_path))
     assert not rebuilt.from_cache and fast_encoder.load_encoder(source, str(tmp_path)).from_cache
+
+
+@pytest.mark.parametrize("backend", ["bf16", "torch"])
+def test_a_query_leaves_the_thread_count_as_it_was(fast, fp32, backend):
+    import torch
+
+    embedder = fast if backend == "bf16" else fp32
+    before = torch.get_num_threads()
+    short, long = embedder.embed_query("Does vitamin D prevent tuberculosis?"), embedder.embed(["word " * 600] * 3)
+    assert torch.get_num_threads() == before
+    assert short.shape == (384,) and long.shape == (3, 384)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-
 import numpy as np
 import pytest
 
 from benchmarks.beir import evaluate, iter_corpus, load_beir
 from chat.retrieve import Filters, RetrievalConfig, Retriever
-from chat.text import tokenize
 from ingest.pipeline import ingest
 from ingest.records import make_paper
 from ingest.store import Store, StoreConfig
@@ -18,28 +15,23 @@ from tests.conftest import SHARED
 from tests.test_keyword import PAPERS, _write
 
 SCIFACT = SHARED / "data" / "scifact"
-N_QUERIES, DISTRACTORS = 40, 5
+N_QUERIES, FIRST_DOCS = 40, 200
 
 
 @pytest.fixture(scope="module")
 def scifact_subset(tmp_path_factory, embedder):
-    """40 SciFact training claims, their relevant abstracts, and for each claim the five other abstracts that
-    share the most words with it (hard distractors), ingested through the pipeline."""
+    """The first 40 SciFact training claims, their relevant abstracts and the first 200 abstracts of the corpus
+    (a neutral sample: chosen by neither retriever), ingested through the pipeline."""
     data = load_beir(str(SCIFACT), "train")
     queries = dict(list(data.queries.items())[:N_QUERIES])
-    corpus = {str(row["_id"]): row for row in iter_corpus(str(SCIFACT))}
-    words = {doc_id: Counter(tokenize(f"{row['title']} {row['text']}")) for doc_id, row in corpus.items()}
-    chosen = {d for q in queries for d in data.qrels[q]}
-    for q, text in queries.items():
-        terms = set(tokenize(text))
-        overlap = sorted(corpus, key=lambda d: (-sum(words[d][t] > 0 for t in terms), d))
-        chosen.update([d for d in overlap if d not in data.qrels[q]][:DISTRACTORS])
+    relevant = {d for q in queries for d in data.qrels[q]}
+    rows = [row for i, row in enumerate(iter_corpus(str(SCIFACT))) if i < FIRST_DOCS or str(row["_id"]) in relevant]
     folder = tmp_path_factory.mktemp("scifact_subset")
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(corpus[d]) + "\n" for d in sorted(chosen))
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
     store = Store.open(StoreConfig(path=str(folder / "index")), embedder.name, embedder.dim)
     report = ingest([str(folder / "corpus.jsonl")], store, embedder)
-    assert report.added == len(chosen) and not report.rejected
+    assert report.added == len(rows) and not report.rejected
     return store, queries, {q: data.qrels[q] for q in queries}
 
 
