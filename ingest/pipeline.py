@@ -34,6 +34,7 @@ from ingest.records import Paper
 from ingest.sources import ReadOptions, Rejection, read_source
 from ingest.store import Store
 from models.embedder import Embedder
+from models.errors import UnavailableError
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ def _records(sources: Sequence[str], options: ReadOptions, report: IngestReport)
                     report.rejected.append(item)
                 else:
                     yield item
-        except (ValueError, OSError) as exc:  # an unreadable source: the others still count
-            report.rejected.append(Rejection(spec, None, str(exc) or type(exc).__name__))
+        except (ValueError, OSError, UnavailableError) as exc:  # an unreadable or unreachable source:
+            report.rejected.append(Rejection(spec, None, str(exc) or type(exc).__name__))  # the others still count
 
 
 def _ingest_batch(batch: list[Paper], store: Store, embedder: Embedder, chunker: ChunkerConfig,

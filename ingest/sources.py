@@ -1,7 +1,8 @@
 """One entry point for every paper source: ``read_source(spec, options)``.
 
 A spec is a file, a directory (walked recursively in sorted order; hidden files and
-the ``queries.jsonl``/``qrels/`` beside a BEIR ``corpus.jsonl`` are skipped), an
+the ``queries.jsonl``/``qrels/`` beside a BEIR ``corpus.jsonl`` are skipped, and so is any
+folder holding a Chroma index), an
 ``arxiv:<query or ids>`` or an ``hf:<dataset>[:<split>]`` spec. A file's format comes
 from ``options.format``, else from its extension and first 64 KB (see
 :func:`sniff_format`). Bad input never raises: it is yielded as a :class:`Rejection`
@@ -145,9 +146,10 @@ def _names_abstract(header: str, delimiter: str) -> bool:
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` in sorted order, without hidden ones and BEIR's non-corpus files."""
+    """Files under ``root`` in sorted order, without hidden ones, BEIR's non-corpus files and indexes."""
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _beir_aux(Path(folder) / d))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _beir_aux(Path(folder) / d)
+                         and not _is_index(Path(folder) / d))
         for name in sorted(files):
             path = Path(folder) / name
             if not name.startswith(".") and not _beir_aux(path):
@@ -159,3 +161,8 @@ def _beir_aux(path: Path) -> bool:
     if path.name == "queries.jsonl":
         return (path.parent / "corpus.jsonl").exists()
     return path.name == "qrels" and (path.parent / "corpus.jsonl").exists()
+
+
+def _is_index(folder: Path) -> bool:
+    # `python -m ingest .` run where the default ./index lives must not read Chroma's own files as papers.
+    return (folder / "chroma.sqlite3").exists()

@@ -13,6 +13,9 @@ from ingest.chunk import chunk_paper
 from ingest.dedupe import join
 from ingest.pipeline import IngestOptions, IngestProgress, ingest
 from ingest.records import Paper, make_paper
+import socket
+
+from ingest.source_types import ReadOptions
 from ingest.sources import read_source
 from ingest.store import Store, StoreConfig
 from tests.conftest import SEEDS
@@ -256,3 +259,15 @@ def test_bad_arguments_are_value_errors(new_store, embedder):
         IngestOptions(batch_size=0)
     with pytest.raises(ValueError):
         ingest(str(SEEDS), new_store(), embedder)  # type: ignore[arg-type]
+
+
+def test_an_unreachable_remote_source_is_reported_and_the_others_still_ingested(tmp_path, new_store, embedder):
+    with socket.socket() as sock:  # a port nobody listens on: the arXiv API "offline"
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/api/query"
+    path = write_jsonl(tmp_path / "one.jsonl", [{"id": "2305.14314", "title": "QLoRA", "abstract": QLORA}])
+    options = IngestOptions(read=ReadOptions(arxiv_base_url=closed, arxiv_delay_s=0.0, timeout_s=5))
+    report = ingest(["arxiv:1706.03762", path], new_store(), embedder, options)
+    assert report.added == 1 and report.papers_in_index == 1
+    [rejection] = report.rejected
+    assert rejection.source == "arxiv:1706.03762" and "cannot be reached" in rejection.reason

@@ -112,6 +112,17 @@ def test_beir_directory_skips_queries_and_qrels():
     assert {p.sources for p in papers} == {("corpus.jsonl",)}
 
 
+
+def test_a_directory_walk_skips_an_index_inside_it(tmp_path):
+    # `python -m ingest .` where ./index already exists must not read the index's own files as papers
+    (tmp_path / "papers.jsonl").write_text(json.dumps({"id": "2305.14314", "abstract": "QLoRA finetunes."}) + "\n")
+    index = tmp_path / "index"
+    (index / "keyword").mkdir(parents=True)
+    (index / "chroma.sqlite3").write_bytes(b"SQLite format 3\x00")
+    (index / "keyword" / "index.json").write_text(json.dumps({"id": "x", "abstract": "not a paper"}))
+    papers, rejected = _read(tmp_path)
+    assert [p.paper_id for p in papers] == ["2305.14314"] and rejected == []
+
 RECORDS = [
     {"id": "2305.14314v2", "title": "QLoRA", "abstract": "We present QLoRA,\nan efficient finetuning approach.",
      "authors": ["Tim Dettmers", "Artidoro Pagnoni"], "published": "2023-05-23", "categories": "cs.LG cs.CL",
