@@ -77,8 +77,10 @@ def prepare_environment(settings: Settings, env: dict) -> None:
     """On a Space, keep model and tokenizer caches in the writable directory (before any hub import)."""
     if settings.space_dir:
         env.setdefault("HF_HOME", os.path.join(settings.space_dir, "hf_home"))
-        env.setdefault("TIKTOKEN_CACHE_DIR", os.path.join(settings.space_dir, "tiktoken"))
         env.setdefault("GRADIO_TEMP_DIR", os.path.join(settings.space_dir, "gradio_tmp"))
+    from models.tokens import use_bundled_encodings
+
+    use_bundled_encodings(env)  # the repo ships the tokenizer file: a fresh offline machine still indexes
     env.setdefault("ANONYMIZED_TELEMETRY", "False")
     env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 

@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from models.tokens import use_bundled_encodings
+
+    use_bundled_encodings(os.environ)  # prompt budgets count tokens: works offline on a fresh machine
     args = parse_args(argv)
     try:
         return run(args)

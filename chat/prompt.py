@@ -32,6 +32,7 @@ import numpy as np
 from chat.citations import ABSTAIN_PHRASE, strip_markers
 from chat.sentences import overlap, split_sentences
 from ingest.records import Paper
+from models.tokens import get_encoding
 
 Messages = list[dict[str, str]]
 Count = Callable[[Messages], int]  # tokens of the whole rendered prompt
@@ -210,7 +211,5 @@ def _fit(start: list[list[int]], relevance: list[np.ndarray], cost: Callable[[li
 
 def approximate_counter(encoding: str = "cl100k_base") -> Count:
     """A tiktoken count of a message list (about 4 tokens of template per message), for when no model is loaded."""
-    import tiktoken
-
-    enc = tiktoken.get_encoding(encoding)
+    enc = get_encoding(encoding)
     return lambda messages: 3 + sum(4 + len(enc.encode(m["content"], disallowed_special=())) for m in messages)

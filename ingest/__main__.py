@@ -28,6 +28,7 @@ from ingest.pipeline import IngestOptions, IngestProgress, IngestReport  # noqa:
 from ingest.source_types import FORMATS, ReadOptions  # noqa: E402
 from models.embedder import EmbedderConfig  # noqa: E402
 from models.errors import PaperChatError  # noqa: E402
+from models.tokens import use_bundled_encodings  # noqa: E402
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _LOG_EVERY_S = 5.0  # progress lines when stderr is not a terminal (logs, CI)
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_bundled_encodings(os.environ)  # chunking counts tokens: works offline on a fresh machine
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

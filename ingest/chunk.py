@@ -24,11 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from ingest.records import Paper
 from ingest.store import Chunk
-from models.errors import UnavailableError
+from models.tokens import get_encoding as _encoding
 
 MINILM_WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length: the default when no embedder is at hand
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -190,16 +189,3 @@ def _pack(pieces: list[tuple[str, int]], limit: int, overlap: int) -> list[str]:
             shared += cost
         start = back
     return bodies
-
-
-@lru_cache(maxsize=4)
-def _encoding(name: str):
-    import tiktoken  # reads TIKTOKEN_CACHE_DIR; offline once the encoding file is cached
-
-    try:
-        return tiktoken.get_encoding(name)
-    except ValueError:
-        raise
-    except Exception as exc:  # not cached and no network: tiktoken raises requests' errors
-        raise UnavailableError(f"Cannot load the tiktoken encoding {name!r} ({exc}); offline, point "
-                               "TIKTOKEN_CACHE_DIR at a folder holding it (see README).") from exc

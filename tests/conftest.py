@@ -12,10 +12,6 @@ SHARED = ROOT.parent / "shared"
 SEEDS = ROOT / "data" / "samples"
 TINY_GGUF = SHARED / "models" / "stories260K.gguf"
 
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED / "tiktoken"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars in captured stderr
 
 
 @pytest.fixture(scope="session")

@@ -128,6 +128,14 @@ def test_no_traceback_reaches_the_user_of_the_real_command(tmp_path):
         assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
 
 
+def test_a_fresh_offline_machine_needs_no_tokenizer_download(tmp_path):
+    # No TIKTOKEN_CACHE_DIR and no network (this machine is offline): the encoding shipped in data/tiktoken is used.
+    source = write_jsonl(tmp_path / "one.jsonl", [{"id": "2301.00001", "abstract": "One abstract."}])
+    env = {k: v for k, v in os.environ.items() if k not in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")}
+    done = subprocess.run([sys.executable, "-m", "ingest", source, "--index", str(tmp_path / "index")], cwd=ROOT,
+                          env={**env, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and summary(done.stdout)[:5] == (1, 0, 0, 0, 0), done.stderr
+
 def test_a_terminal_gets_a_progress_bar(tmp_path):
     source = write_jsonl(tmp_path / "two.jsonl", [{"id": "2301.00001", "abstract": "One."},
                                                    {"id": "2301.00002", "abstract": "Two."}])
