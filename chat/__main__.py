@@ -25,18 +25,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chat", description="Ask questions of the indexed papers.")
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer questions, citing the indexed abstracts")
-    ask.add_argument("questions", nargs="+", metavar="QUESTION")
-    ask.add_argument("--index", default="index", help="index directory (default: index)")
-    ask.add_argument("--chroma-host", help="use a Chroma server instead of a directory")
-    ask.add_argument("--chroma-port", type=int, default=8000)
+    ask.add_argument("questions", nargs="+", metavar="QUESTION", help="one or more questions, answered in turn")
+    ask.add_argument("--index", default=os.environ.get("PAPERCHAT_INDEX") or "index",
+                     help="index directory (default: $PAPERCHAT_INDEX, else ./index)")
+    ask.add_argument("--chroma-host", default=os.environ.get("CHROMA_HOST") or None,
+                     help="use the Chroma server at HOST instead of --index (default: $CHROMA_HOST)")
+    ask.add_argument("--chroma-port", type=int, default=int(os.environ.get("CHROMA_PORT") or 8000),
+                     help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
     ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default', or 'none' "
                                      "(default: $PAPERCHAT_MODEL, else none: extractive answers)")
     ask.add_argument("--k", type=int, default=5, help="papers retrieved per question (default 5)")
-    ask.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
-    ask.add_argument("--year-min", type=int)
-    ask.add_argument("--year-max", type=int)
-    ask.add_argument("--category")
-    ask.add_argument("--author")
+    ask.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid",
+                     help="retrieval: dense + keyword fused (default), or one side alone")
+    ask.add_argument("--year-min", type=int, help="only papers from this year on")
+    ask.add_argument("--year-max", type=int, help="only papers up to this year")
+    ask.add_argument("--category", help="only papers in this arXiv category (cs.CL; 'cs' keeps cs.*)")
+    ask.add_argument("--author", help="only papers with an author whose name contains this (any case)")
+    ask.add_argument("--ids", help="only these papers: comma-separated arXiv ids (any version or URL form)")
     ask.add_argument("--n-ctx", type=int, default=4096, help="model context in tokens (default 4096)")
     ask.add_argument("--max-tokens", type=int, default=320, help="longest answer in tokens (default 320)")
     ask.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
@@ -99,11 +104,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace):
-    if all(v is None for v in (args.year_min, args.year_max, args.category, args.author)):
+    if all(v is None for v in (args.year_min, args.year_max, args.category, args.author, args.ids)):
         return None
     from chat.retrieve import Filters
 
-    return Filters(year_min=args.year_min, year_max=args.year_max, category=args.category, author=args.author)
+    ids = tuple(i.strip() for i in args.ids.split(",") if i.strip()) if args.ids is not None else None
+    return Filters(year_min=args.year_min, year_max=args.year_max, category=args.category, author=args.author,
+                   paper_ids=ids)
 
 
 def format_answer(answer) -> str:

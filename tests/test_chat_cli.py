@@ -47,6 +47,15 @@ def test_plain_text_lists_the_cited_sources(seed_index):
     assert "\nSources:\n[1] " in out.stdout and "(extractive" in out.stdout
 
 
+def test_ids_filter_restricts_the_sources(seed_index):
+    # The attention-free pretraining paper (2212.10544), asked about QLoRA: only the allowed paper may come back.
+    out = _ask("How can a 65B parameter model be finetuned on a single 48GB GPU?", "--index", seed_index.path,
+               "--json", "--no-abstain", "--ids", "arXiv:2212.10544v2")
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert [s["paper_id"] for s in row["sources"]] == ["2212.10544"]
+    assert {c["paper_id"] for c in row["citations"]} <= {"2212.10544"}
+
 def test_the_tiny_model_answers_in_llm_mode(seed_index):
     out = _ask("How does speculative sampling use a draft model to speed up decoding?", "--index", seed_index.path,
                "--json", "--max-tokens", "24", "--n-ctx", "2048", env={"PAPERCHAT_MODEL": str(TINY_GGUF)})
