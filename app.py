@@ -6,14 +6,17 @@
 Settings come from flags, then environment (``PAPERCHAT_INDEX``, ``PAPERCHAT_MODEL``
 (comma-separated), ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``), then defaults. On a
 Hugging Face Space (``SPACE_ID`` is set) everything is written under ``/data`` when
-the Space has persistent storage, else under ``/tmp/paperchat``, and the default model
-is fetched on first start. An empty index is filled with ``data/samples`` first.
+the Space has persistent storage, else under ``/tmp/paperchat``. The default model is
+fetched on first start; offline before that, answers are extractive and the UI says why.
+An empty index is filled with ``data/samples`` first.
 
 >>> s = parse_args(["--port", "8123", "--model", "a.gguf"], env={"PAPERCHAT_MODEL": "b.gguf"})
 >>> s.host, s.port, s.index, s.models
 ('127.0.0.1', 8123, 'index', ('a.gguf',))
 >>> parse_args([], env={"SPACE_ID": "u/paperchat", "GRADIO_SERVER_NAME": "0.0.0.0"}).host
 '0.0.0.0'
+>>> parse_args(["--model", "none"], env={}).models
+()
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     index: str = "index"
-    models: tuple[str, ...] = ()  # empty: extractive answers only
+    models: tuple[str, ...] = ()  # empty: extractive answers only (--model none)
     samples: str = str(ROOT / "data" / "samples")
     arxiv_url: str | None = None  # None: the real arXiv API
     space_dir: str | None = None  # writable root on a Hugging Face Space
@@ -50,11 +53,11 @@ def space_dir(env: Mapping[str, str]) -> str | None:
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Flags over environment over defaults; see the module docstring."""
-    from models.llm import DEFAULT_MODEL
+    from models.llm import DEFAULT_MODEL, NO_MODEL
 
     writable = space_dir(env)
     default_index = env.get("PAPERCHAT_INDEX") or (os.path.join(writable, "index") if writable else "index")
-    default_models = env.get("PAPERCHAT_MODEL") or (DEFAULT_MODEL if writable else "")
+    default_models = env.get("PAPERCHAT_MODEL") or DEFAULT_MODEL
     parser = argparse.ArgumentParser(prog="app.py", description="PaperChat web app")
     parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if writable else "127.0.0.1"),
                         help="address to serve on (default 127.0.0.1; GRADIO_SERVER_NAME)")
@@ -62,14 +65,15 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
                         help="port (default 7860; GRADIO_SERVER_PORT)")
     parser.add_argument("--index", default=default_index, help="index directory (default ./index; PAPERCHAT_INDEX)")
     parser.add_argument("--model", action="append", metavar="SPEC",
-                        help="GGUF path or owner/repo:file.gguf; repeat for a model choice in the UI "
-                             "(PAPERCHAT_MODEL, comma-separated; default: none, extractive answers, except on a "
-                             "Space; 'default' names the recommended model)")
+                        help="GGUF path, owner/repo:file.gguf, 'default' or 'none'; repeat for a model choice in "
+                             "the UI (PAPERCHAT_MODEL, comma-separated; default: the default model, downloaded on "
+                             "first start; offline before that, answers are extractive)")
     parser.add_argument("--samples", default=str(ROOT / "data" / "samples"),
                         help="papers indexed on first start when the index is empty")
     parser.add_argument("--arxiv-url", default=env.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv))
-    models = args.model or [m.strip() for m in default_models.split(",") if m.strip()]
+    models = args.model or default_models.split(",")
+    models = [m.strip() for m in models if m.strip().lower() not in NO_MODEL]  # "none": extractive only
     return Settings(args.host, args.port, args.index, tuple(models), args.samples, args.arxiv_url, writable)
 
 

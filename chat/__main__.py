@@ -2,9 +2,9 @@
 
 Models load once; each question is answered in turn (independently: no history).
 ``--json`` prints one JSON object per question, one per line; otherwise readable text
-with the cited sources at the end. The model comes from ``--model`` or, failing that,
-``PAPERCHAT_MODEL``; with neither (or ``--model none``) answers are extractive.
-``--model default`` downloads the default model once (see models/llm.py).
+with the cited sources at the end. The model comes from ``--model``, else
+``PAPERCHAT_MODEL``, else the default model (models/llm.py), downloaded once; offline
+before that download, or with ``--model none``, answers are extractive (a note says why).
 
     python -m chat ask "How does QLoRA save memory?" --index index --json
 """
@@ -32,8 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="use the Chroma server at HOST instead of --index (default: $CHROMA_HOST)")
     ask.add_argument("--chroma-port", type=int, default=int(os.environ.get("CHROMA_PORT") or 8000),
                      help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
-    ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default', or 'none' "
-                                     "(default: $PAPERCHAT_MODEL, else none: extractive answers)")
+    ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default' (Qwen2.5-0.5B-Instruct, "
+                                     "downloaded once), or 'none' for extractive answers (default: "
+                                     "$PAPERCHAT_MODEL, else 'default'; offline and not downloaded: extractive)")
     ask.add_argument("--k", type=int, default=5, help="papers retrieved per question (default 5)")
     ask.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid",
                      help="retrieval: dense + keyword fused (default), or one side alone")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from models.llm import LLMConfig
 
     store_config = StoreConfig(path=args.index, host=args.chroma_host, port=args.chroma_port)
-    model = args.model if args.model is not None else os.environ.get("PAPERCHAT_MODEL")
+    model = args.model if args.model is not None else (os.environ.get("PAPERCHAT_MODEL") or "default")
     config = AnswerConfig(k=args.k, mode=args.mode)
     config = replace(config, prompt=replace(config.prompt, answer_tokens=args.max_tokens,
                                             focus=not args.full_abstracts),

@@ -240,12 +240,15 @@ def render_error(message: str) -> str:
 
 
 def render_ingest(report: Any, max_rejections: int = 10) -> str:
-    """The result of adding papers: the report's summary line and the first rejections."""
+    """The result of adding papers: sources that failed as a whole (offline arXiv, unreadable file) as
+    errors, then the report's summary line and the first rejections."""
     rejected = list(report.rejected)
+    errors = "".join(render_error(f"Could not add papers from {r.source}: {r.reason}")
+                     for r in rejected if r.line is None)
     items = "".join(f"<li>{text(str(r))}</li>" for r in rejected[:max_rejections])
     more = f"<li>… and {len(rejected) - max_rejections} more</li>" if len(rejected) > max_rejections else ""
     details = f"<details><summary>{len(rejected)} rejected</summary><ul>{items}{more}</ul></details>" if items else ""
-    return f'<div class="pc-ingest"><p>{text(report.summary())} ({report.seconds:.1f}s)</p>{details}</div>'
+    return f'{errors}<div class="pc-ingest"><p>{text(report.summary())} ({report.seconds:.1f}s)</p>{details}</div>'
 
 
 def render_notice(lines: Sequence[str]) -> str:

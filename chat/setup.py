@@ -21,9 +21,7 @@ from chat.retrieve import RetrievalConfig, Retriever
 from ingest.store import Store, StoreConfig
 from models.embedder import Embedder, EmbedderConfig
 from models.errors import PaperChatError, UnavailableError
-from models.llm import LLMConfig, LocalLLM, Progress
-
-NO_MODEL = {"", "none", "extractive", "off"}
+from models.llm import NO_MODEL, LLMConfig, LocalLLM, Progress
 
 
 def open_answerer(store_config: StoreConfig, embedder_config: EmbedderConfig | None = None,

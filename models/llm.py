@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from models.errors import UnavailableError
 # Qwen2.5-0.5B-Instruct, 4-bit: ~400 MB, a real chat template, 32k context, and fast enough on two CPU cores.
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf"
 ALIASES = {"default": DEFAULT_MODEL}
+NO_MODEL = frozenset({"", "none", "extractive", "off"})  # names that ask for extractive answers
 _HUB_SPEC = re.compile(r"^(?P<repo>[\w.\-]+/[\w.\-]+)(?:@(?P<revision>[\w.\-/]+))?:(?P<file>[^:]+\.gguf)$", re.I)
 Progress = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None)
 
@@ -72,16 +75,42 @@ def _download(repo: str, filename: str, revision: str | None, progress: Progress
                                         OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 
     name = f"{repo}:{filename}"
+    reachable = _hub_reachable()  # offline: the cache or a clear error at once, not 20 s of retries
     try:
-        return hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir,
+        return hf_hub_download(repo, filename, revision=revision, cache_dir=cache_dir, local_files_only=not reachable,
                                tqdm_class=_progress_class(progress) if progress else None)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:  # before EntryNotFoundError: a subclass
-        raise UnavailableError(f"Model {name} is not downloaded yet and the hub cannot be reached "
-                               f"(offline?): {_first_line(exc)}") from exc
+        why = "offline mode is on (HF_HUB_OFFLINE)" if _offline_mode() else (
+            f"{_endpoint()} cannot be reached (offline?)" if not reachable else _first_line(exc))
+        raise UnavailableError(f"Model {name} is not downloaded yet and the hub cannot be reached: {why}") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise UnavailableError(f"Model {name} was not found on the hub: {_first_line(exc)}") from exc
     except (HfHubHTTPError, OSError) as exc:
         raise UnavailableError(f"Could not download model {name}: {_first_line(exc)}") from exc
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def _offline_mode() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub's host accepts a connection (False in offline mode, without trying)."""
+    if _offline_mode():
+        return False
+    url = urllib.parse.urlsplit(_endpoint())
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s):
+            return True
+    except OSError:  # no route, refused, DNS failure, timeout
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -113,7 +113,9 @@ def test_generation_and_retrieval_use_separate_concurrency_groups(local):
 
 
 @pytest.mark.parametrize("argv, env, expected", [
-    ([], {}, dict(host="127.0.0.1", port=7860, index="index", models=())),
+    ([], {}, dict(host="127.0.0.1", port=7860, index="index", models=(DEFAULT_MODEL,))),
+    (["--model", "none"], {"PAPERCHAT_MODEL": "z.gguf"}, dict(models=())),
+    ([], {"PAPERCHAT_MODEL": "none"}, dict(models=())),
     (["--host", "0.0.0.0", "--port", "9000", "--index", "/x"], {"GRADIO_SERVER_PORT": "8000"},
      dict(host="0.0.0.0", port=9000, index="/x")),
     ([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8000", "PAPERCHAT_INDEX": "/i",

@@ -203,5 +203,16 @@ def test_ingest_report_and_errors_are_escaped():
     report = IngestReport(added=2, rejected=[Rejection(HOSTILE[1], 3, HOSTILE[0])] * 12, papers_in_index=7)
     out = render.render_ingest(report)
     assert_inert(out)
-    assert "added 2" in out and "12 rejected" in out and "2 more" in out
+    assert "added 2" in out and "12 rejected" in out and "2 more" in out and "pc-error" not in out
     assert_inert(render.render_error(HOSTILE[0]))
+
+
+def test_a_source_that_failed_as_a_whole_is_an_error():
+    from ingest.pipeline import IngestReport
+    from ingest.sources import Rejection
+
+    report = IngestReport(added=1, rejected=[Rejection("arxiv:x", None, "arXiv API cannot be reached"),
+                                             Rejection("a.jsonl", 2, "no abstract")])
+    out = render.render_ingest(report)
+    assert out.count('class="pc-error"') == 1 and "Could not add papers from arxiv:x" in out
+    assert "added 1" in out and "2 rejected" in out
