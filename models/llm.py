@@ -82,7 +82,7 @@ def _download(repo: str, filename: str, revision: str | None, progress: Progress
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:  # before EntryNotFoundError: a subclass
         why = "offline mode is on (HF_HUB_OFFLINE)" if _offline_mode() else (
             f"{_endpoint()} cannot be reached (offline?)" if not reachable else _first_line(exc))
-        raise UnavailableError(f"Model {name} is not downloaded yet and the hub cannot be reached: {why}") from exc
+        raise UnavailableError(f"Model {name} is not downloaded yet and cannot be downloaded: {why}.") from exc
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as exc:
         raise UnavailableError(f"Model {name} was not found on the hub: {_first_line(exc)}") from exc
     except (HfHubHTTPError, OSError) as exc:
