@@ -7,22 +7,20 @@ fetches its default model from a stand-in hub on 127.0.0.1 on first start.
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 
 import pytest
 from gradio_client import Client
 
 import app
-from models.tokens import BUNDLED_DIR
 from models.llm import DEFAULT_MODEL
+from models.tokens import BUNDLED_DIR
 from tests.app_server import ROOT, SHARED, serve_app
+from tests.fixtures.standins import ModelHubStandin, serve
 
 QUESTION = "How can a chatbot learn to converse from only a few examples?"
 SAMPLE = ROOT / "data" / "samples" / "003_eabbeabbe19b3830.txt"  # 36 titled papers: a quick first start
@@ -138,52 +136,16 @@ def test_on_a_space_everything_goes_to_a_writable_directory():
     assert env["TIKTOKEN_CACHE_DIR"] == str(BUNDLED_DIR)  # read-only use: the file ships with the repo
 
 
-class _Hub(http.server.BaseHTTPRequestHandler):
-    """A stand-in Hugging Face Hub serving the default model's file name with the tiny test model's bytes."""
-
-    data = (SHARED / "models" / "stories260K.gguf").read_bytes()
-    requests: list[str] = []
-
-    def _send(self, body: bool) -> None:
-        self.requests.append(f"{self.command} {self.path}")
-        repo, name = DEFAULT_MODEL.split(":")
-        if self.path.split("?")[0] != f"/{repo}/resolve/main/{name}":
-            self.send_response(404)
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.end_headers()
-            return
-        self.send_response(200)
-        for header, value in (("X-Repo-Commit", "b" * 40), ("ETag", f'"{hashlib.sha256(self.data).hexdigest()}"'),
-                              ("Content-Length", str(len(self.data))), ("Content-Type", "application/octet-stream")):
-            self.send_header(header, value)
-        self.end_headers()
-        if body:
-            self.wfile.write(self.data)
-
-    def do_HEAD(self):
-        self._send(body=False)
-
-    def do_GET(self):
-        self._send(body=True)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_space_fetches_its_default_model_on_first_start(tmp_path_factory, samples):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub = ModelHubStandin({DEFAULT_MODEL: (SHARED / "models" / "stories260K.gguf").read_bytes()})  # tiny, same name
     index = tmp_path_factory.mktemp("space") / "index"
-    env = {**_private_env(tmp_path_factory, "space-env"), "SPACE_ID": "someone/paperchat", "HF_HUB_OFFLINE": "0",
-           "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}", "PAPERCHAT_INDEX": str(index)}
-    try:
+    with serve(hub) as endpoint:
+        env = {**_private_env(tmp_path_factory, "space-env"), "SPACE_ID": "someone/paperchat", "HF_HUB_OFFLINE": "0",
+               "HF_ENDPOINT": endpoint, "PAPERCHAT_INDEX": str(index)}
         with serve_app(["--samples", str(samples)], env=env) as space:
             assert f"loading model {DEFAULT_MODEL}" in space.output and "model download:" in space.output
-            assert any(r.startswith("GET /Qwen/") for r in _Hub.requests)
+            assert any(r.startswith("GET /Qwen/") for r in hub.requests)
             result = Client(space.url, verbose=False).predict(QUESTION, api_name="/ask")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result["mode"] == "llm" and set(result) == JSON_KEYS  # (the tiny model writes stories, not answers)
     assert os.listdir(env["HF_HOME"])  # the model went to the cache the Space may write to
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from models.errors import UnavailableError
 from models.llm import LLMConfig, LocalLLM, fallback_prompt, resolve_model
 from tests.conftest import ROOT, TINY_GGUF
+from tests.fixtures.standins import ModelHubStandin, serve
 
 CHATML = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
           "<|im_start|>assistant\n")
@@ -75,57 +73,12 @@ def test_a_local_path_resolves_to_itself():
     assert resolve_model(str(TINY_GGUF)) == str(TINY_GGUF.resolve())
 
 
-class _Hub(http.server.BaseHTTPRequestHandler):
-    """Serves ``/{repo}/resolve/{revision}/{file}`` like the hub: HEAD with X-Repo-Commit, ETag, Content-Length."""
-
-    files: dict[str, bytes] = {}
-    requests: list[str] = []
-
-    def _send(self, body: bool) -> None:
-        self.requests.append(f"{self.command} {self.path}")
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if len(parts) < 5 or parts[2] != "resolve":
-            self.send_response(404)
-            self.send_header("X-Error-Code", "RepoNotFound")
-            self.end_headers()
-            return
-        repo, name = "/".join(parts[:2]), "/".join(parts[4:])
-        data = self.files.get(f"{repo}:{name}")
-        if data is None:
-            self.send_response(404)
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.send_header("X-Repo-Commit", "0" * 40)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("X-Repo-Commit", "a" * 40)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Content-Type", "application/octet-stream")
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
-
-    def do_HEAD(self):
-        self._send(body=False)
-
-    def do_GET(self):
-        self._send(body=True)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def hub():
-    _Hub.files = {"paperchat/tiny-stories:stories260K.gguf": TINY_GGUF.read_bytes()}
-    _Hub.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    standin = ModelHubStandin({"paperchat/tiny-stories:stories260K.gguf": TINY_GGUF.read_bytes()})
+    with serve(standin) as url:
+        standin.url = url
+        yield standin
 
 
 _RESOLVE = """
@@ -158,28 +111,28 @@ def _env(tmp_path, endpoint: str, offline: bool) -> dict:
 
 def test_download_from_the_hub_once_with_progress_then_offline_from_the_cache(hub, tmp_path):
     spec = "paperchat/tiny-stories:stories260K.gguf"
-    first = _resolve_in(_env(tmp_path, hub, offline=False), spec)
+    first = _resolve_in(_env(tmp_path, hub.url, offline=False), spec)
     size = TINY_GGUF.stat().st_size
     assert first["progress"] and first["progress"][-1] == [size, size]
     with open(first["path"], "rb") as fh:
         assert fh.read() == TINY_GGUF.read_bytes()
-    assert any(r.startswith("HEAD /paperchat/tiny-stories/resolve/main/stories260K.gguf") for r in _Hub.requests)
-    assert any(r.startswith("GET /paperchat/tiny-stories/resolve/main/stories260K.gguf") for r in _Hub.requests)
-    seen = len(_Hub.requests)
-    again = _resolve_in(_env(tmp_path, hub, offline=True), spec)
-    assert again["path"] == first["path"] and len(_Hub.requests) == seen  # offline: the cache, no request
+    assert any(r.startswith("HEAD /paperchat/tiny-stories/resolve/main/stories260K.gguf") for r in hub.requests)
+    assert any(r.startswith("GET /paperchat/tiny-stories/resolve/main/stories260K.gguf") for r in hub.requests)
+    seen = len(hub.requests)
+    again = _resolve_in(_env(tmp_path, hub.url, offline=True), spec)
+    assert again["path"] == first["path"] and len(hub.requests) == seen  # offline: the cache, no request
 
 
 @pytest.mark.parametrize("spec, offline, phrase", [
     ("paperchat/tiny-stories:other.gguf", False, "not found"),
-    ("paperchat/tiny-stories:stories260K.gguf", True, "cannot be reached"),
+    ("paperchat/tiny-stories:stories260K.gguf", True, "offline mode is on (HF_HUB_OFFLINE)"),
 ])
 def test_unavailable_models_are_reported(hub, tmp_path, spec, offline, phrase):
-    result = _resolve_in(_env(tmp_path, hub, offline=offline), spec)
+    result = _resolve_in(_env(tmp_path, hub.url, offline=offline), spec)
     assert phrase in result["error"]
 
 
 def test_an_unreachable_hub_is_unavailable(tmp_path):
     env = _env(tmp_path, "http://127.0.0.1:9", offline=False)  # port 9 (discard): nothing listens
     result = _resolve_in(env, "paperchat/tiny-stories:stories260K.gguf")
-    assert "cannot be reached" in result["error"] or "Could not download" in result["error"]
+    assert "http://127.0.0.1:9 cannot be reached (offline?)" in result["error"]
