@@ -30,8 +30,8 @@ from ingest.records import Paper
 class AbstainConfig:
     """Calibrated thresholds (benchmarks/RESULTS.md, "Abstention"); ``enabled=False`` never abstains."""
 
-    threshold: float = 0.772
-    coverage_weight: float = 0.75
+    threshold: float = 0.599
+    coverage_weight: float = 0.25
     top_papers: int = 3  # coverage is measured on this many top papers
     nearest: int = 3  # papers listed when abstaining
     enabled: bool = True

@@ -2,9 +2,9 @@
 
 Dense scores are the best cosine of any chunk of a paper; keyword scores are BM25 over
 the paper's title and abstract (see ``chat.keyword``), as a share of the best score the
-query could reach. The default fusion adds the two with equal weight (``chat.fusion``);
-on the SciFact training split it beats reciprocal rank fusion by 0.035 nDCG@10
-(benchmarks/RESULTS.md). Filters (year range, category, author substring, arXiv ids)
+query could reach. The default fusion adds them, 0.6 × cosine + 0.4 × keyword share
+(``chat.fusion``); on the SciFact training split it beats reciprocal rank fusion by
+0.035 nDCG@10 (benchmarks/RESULTS.md). Filters (year range, category, author substring, arXiv ids)
 restrict both sides before fusion, so a filtered search still returns ``k`` papers
 when ``k`` papers pass.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -70,11 +71,13 @@ class RetrievalConfig:
 
     fusion: str = "convex"  # "convex" (weighted cosine + keyword share) or "rrf" (reciprocal rank fusion)
     rrf_k: float = 60.0  # only for "rrf"
-    dense_weight: float = 0.5  # share of the dense side in either fusion
+    dense_weight: float = 0.6  # share of the dense side in either fusion
     dense_depth: int = 200  # chunks fetched from the store per query (at least 2 per paper asked for)
     keyword_depth: int = 100  # papers taken from BM25 per query
     passages: int = 2  # best matching chunks kept per hit
-    id_filter_max: int = 2000  # a filter passing at most this many papers is sent to the store as ids
+    exact_max: int = 200  # a filter passing at most this many papers: their chunks fetched by id and scored exactly
+    id_filter_max: int = 2000  # at most this many: a vector query filtered on their ids (100-300 ms at 100k papers)
+    recheck_s: float = 2.0  # how often a search re-reads the store's generation (other writers: ingest, a server)
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
 
     def __post_init__(self) -> None:
@@ -115,6 +118,7 @@ class Retriever:
             keyword_dir = os.path.join(store.config.path, "keyword")
         self.keyword = KeywordIndex.open(store, keyword_dir, config.keyword)
         self._lock = threading.Lock()  # the app searches from several threads; a sync must not interleave
+        self._checked = time.monotonic()
 
     def refresh(self) -> int:
         """Bring the keyword index up to date with the store; returns how many papers changed."""
@@ -144,8 +148,11 @@ class Retriever:
     def _rank(self, query: str, vector, depth: int, filters: Filters | None, mode: str) -> list[Ranked]:
         cfg = self.config
         with self._lock:
+            if time.monotonic() - self._checked >= cfg.recheck_s:
+                self.store.reload_meta()  # another process (an ingest, a client of the same server) may have written
+                self._checked = time.monotonic()
             if self.store.meta.generation != self.keyword.generation:
-                self.keyword.sync(self.store)  # this process wrote to the store since the last search
+                self.keyword.sync(self.store)  # the store was written to since the last search
             papers = self.keyword.papers
             allowed = papers.allowed(**vars(filters)) if filters else None
             if len(papers.ids) == 0 or (allowed is not None and not allowed.any()) or depth <= 0:
@@ -177,6 +184,8 @@ class Retriever:
         """Best cosine and best chunk texts per paper among the ``n_chunks`` nearest chunks that pass."""
         if allowed is None:
             hits = self.store.query(vector, n_chunks)
+        elif int(allowed.sum()) <= self.config.exact_max:  # a narrow filter: score its papers' chunks exactly
+            hits = self.store.score_chunks(vector, [papers.ids[i] for i in np.flatnonzero(allowed)])
         elif int(allowed.sum()) <= self.config.id_filter_max:
             hits = self.store.query(vector, n_chunks, paper_ids=[papers.ids[i] for i in np.flatnonzero(allowed)])
         else:  # a broad filter: over-fetch in proportion to what it removes, then drop what fails it
@@ -187,8 +196,7 @@ class Retriever:
 
     def _dense_for(self, vector, paper_ids: Sequence[str]) -> dict[str, tuple[float, tuple[str, ...]]]:
         """Dense scores and passages for papers that only the keyword side found."""
-        hits = self.store.query(vector, 8 * len(paper_ids), paper_ids=list(paper_ids))
-        return _collapse(hits, self.config.passages)
+        return _collapse(self.store.score_chunks(vector, paper_ids), self.config.passages)
 
 
 def _collapse(hits, passages: int) -> dict[str, tuple[float, tuple[str, ...]]]:

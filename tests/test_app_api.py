@@ -61,7 +61,7 @@ def test_first_start_ingests_the_samples_with_progress(local):
 
 
 def test_a_model_that_cannot_be_had_falls_back_visibly(local):
-    assert "not downloaded yet and the hub cannot be reached" in local.output
+    assert "is not downloaded yet and cannot be downloaded: offline mode is on (HF_HUB_OFFLINE)." in local.output
     notice = next(c["props"]["value"] for c in json.loads(_get(local.url + "/config"))["components"]
                   if c["props"].get("elem_id") == "notice")
     assert "Answering extractively" in notice

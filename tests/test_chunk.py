@@ -43,18 +43,22 @@ def test_a_paper_without_title_is_just_its_abstract():
 
 
 def test_budget_derives_from_the_model_window():
-    assert CONFIG.budget(256) == int((256 - CONFIG.special_tokens) / CONFIG.pieces_per_token)
+    assert CONFIG.budget(256) == int((256 * CONFIG.window_share - CONFIG.special_tokens) / CONFIG.pieces_per_token)
+    assert ChunkerConfig(window_share=1.0).budget(256) == int((256 - 2) / 1.3) == 195
+    assert CONFIG.budget(256) == 96  # MiniLM: half its 256-piece window, the length it was trained on
     assert CONFIG.budget(512) > 2 * CONFIG.budget(256) - 5
     assert 0 < CONFIG.overlap_tokens(256) < CONFIG.budget(256) // 2
     with pytest.raises(ValueError):
         CONFIG.budget(8)
     with pytest.raises(ValueError):
         ChunkerConfig(overlap=0.7)
+    with pytest.raises(ValueError):
+        ChunkerConfig(window_share=0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         CONFIG.overlap = 0.2  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("window", [64, 128, 256])
+@pytest.mark.parametrize("window", [128, 256, 512])
 def test_long_abstract_splits_at_sentences_with_overlap(window):
     paper = long_paper()
     chunks = chunk_paper(paper, CONFIG, window)
@@ -127,8 +131,9 @@ def test_chunks_of_real_abstracts_fit_the_model_window(embedder):
     chunks = [c for p in longest for c in chunk_paper(p, CONFIG, embedder.max_tokens)]
     assert len(chunks) > 900
     worst = max(embedder.count_tokens(c.text) for c in chunks)
-    assert worst <= embedder.max_tokens
-    assert worst > 0.8 * embedder.max_tokens, "the budget should also not waste the window"
+    allowed = embedder.max_tokens * CONFIG.window_share
+    assert worst <= allowed <= embedder.max_tokens
+    assert worst > 0.8 * allowed, "the budget should also not waste the window"
 
 
 def test_measured_ratio_is_below_the_configured_one(embedder):

@@ -10,7 +10,7 @@ from benchmarks.beir import evaluate, iter_corpus, load_beir
 from chat.retrieve import Filters, RetrievalConfig, Retriever
 from ingest.pipeline import ingest
 from ingest.records import make_paper
-from ingest.store import Store, StoreConfig
+from ingest.store import Chunk, Store, StoreConfig
 from tests.conftest import SHARED
 from tests.test_keyword import PAPERS, _write
 
@@ -73,10 +73,11 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
-@pytest.mark.parametrize("id_filter_max", [0, 2000])  # over-fetch and post-filter / ids sent to the store
+# over-fetch and post-filter / a vector query filtered on ids / chunks fetched by id and scored exactly
+@pytest.mark.parametrize("exact_max, id_filter_max", [(0, 0), (0, 2000), (200, 2000)])
 @pytest.mark.parametrize("filters, allowed", FILTERS)
-def test_filters_restrict_results(papers_store, embedder, retriever, mode, id_filter_max, filters, allowed):
-    r = Retriever(papers_store, embedder, RetrievalConfig(id_filter_max=id_filter_max),
+def test_filters_restrict_results(papers_store, embedder, retriever, mode, exact_max, id_filter_max, filters, allowed):
+    r = Retriever(papers_store, embedder, RetrievalConfig(exact_max=exact_max, id_filter_max=id_filter_max),
                   keyword_dir=retriever.keyword.directory)
     hits = r.search("finetuning a large model with few trainable parameters", k=4, filters=filters, mode=mode)
     found = {h.paper.paper_id for h in hits}
@@ -137,3 +138,32 @@ def test_search_follows_the_store_after_an_ingest(tmp_path, embedder):
     assert all(h.paper.paper_id != "2312.00752" for h in retriever.search("selective state space", k=5))
     reopened = Retriever(store, embedder)
     assert not reopened.keyword.built and reopened.keyword.updated == 0
+
+
+def test_search_sees_what_another_writer_added(tmp_path, embedder):
+    """An ingest through another Store (another process, or another client of a Chroma server)
+    is found once the search re-reads the store's generation."""
+    path = str(tmp_path / "index")
+    store = Store.open(StoreConfig(path=path), embedder.name, embedder.dim)
+    _write(store, embedder, [make_paper(**p) for p in PAPERS])
+    retriever = Retriever(store, embedder, RetrievalConfig(recheck_s=0.0))
+    other = Store.open(StoreConfig(path=path), embedder.name, embedder.dim)
+    _write(other, embedder, [make_paper(raw_id="2312.00752", title="Mamba", date="2023-12-01",
+                                        abstract="Selective state space models scale linearly with length.")])
+    hits = retriever.search("selective state space models", k=1, mode="bm25")
+    assert hits[0].paper.paper_id == "2312.00752" and store.meta.generation == other.meta.generation
+    assert hits[0].dense > 0.5 and hits[0].passages  # a keyword-only hit is scored densely by id
+
+
+def test_score_chunks_is_exact_cosine_over_every_chunk(tmp_path):
+    store = Store.open(StoreConfig(path=str(tmp_path / "index")), "m", 2)
+    papers = [make_paper(raw_id="a", title="A", abstract="a"), make_paper(raw_id="b", title="B", abstract="b")]
+    chunks = [Chunk("a", i, 7, f"a{i}") for i in range(7)] + [Chunk("b", 0, 1, "b0")]
+    vectors = [[1.0, float(i)] for i in range(7)] + [[0.0, 3.0]]
+    store.write(papers, chunks, vectors)
+    hits = store.score_chunks([0.0, 1.0], ["a", "b", "missing"])
+    # every chunk of a, also those past the ids tried before its n_chunks is read
+    assert [h.chunk_id for h in hits] == ["b#0", *(f"a#{i}" for i in range(6, -1, -1))]
+    assert hits[0].score == pytest.approx(1.0) and hits[-1].score == pytest.approx(0.0, abs=1e-6)
+    assert hits[1].score == pytest.approx(6 / np.hypot(1, 6)) and hits[1].text == "a6" and hits[1].position == 6
+    assert store.score_chunks([0.0, 1.0], []) == []
