@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from chat.retrieve import RetrievalConfig, Retriever
 from ingest.__main__ import build_parser, main
 from ingest.pipeline import IngestOptions, ingest
 from ingest.store import Store, StoreConfig
@@ -205,6 +206,24 @@ def test_ingest_and_stats_through_a_chroma_server(chroma_server, seed_ingest, ca
                                                                   first.chunks_in_index)
     remote = Store.open_existing(StoreConfig(host=host, port=port))
     assert snapshot(remote) == snapshot(Store.open_existing(seed_ingest.config))
+
+
+def test_a_search_on_the_server_follows_another_client(chroma_server, embedder, tmp_path, capsys):
+    """One client searches while another ingests: the search sees the new paper, dense-scored by id."""
+    host, port = chroma_server
+    server = ["--chroma-host", host, "--chroma-port", str(port)]
+    assert main([str(SEEDS / "003_eabbeabbe19b3830.txt"), *server]) == 0
+    retriever = Retriever(Store.open_existing(StoreConfig(host=host, port=port)), embedder,
+                          RetrievalConfig(recheck_s=0.0))
+    assert retriever.keyword.directory is None  # nothing written beside a server's index
+    query = "selective state space models that scale linearly in sequence length"
+    assert all(h.paper.paper_id != "2312.00752" for h in retriever.search(query, k=3))
+    extra = write_jsonl(tmp_path / "extra.jsonl", [{"id": "2312.00752v2", "title": "Mamba", "abstract":
+                        "Selective state space models scale linearly in sequence length and match Transformers."}])
+    assert main([str(extra), *server]) == 0
+    capsys.readouterr()
+    hit = retriever.search(query, k=1, mode="bm25")[0]
+    assert hit.paper.paper_id == "2312.00752" and hit.dense > 0.5 and hit.passages[0].startswith("Mamba\n")
 
 
 def start_and_kill(corpus: str, index: str, delay_s: float) -> None:
