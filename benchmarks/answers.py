@@ -138,21 +138,15 @@ def beir_questions(directory: str, split: str, embedder, cache: str) -> tuple[st
 
 
 def seed_index(embedder, cache: str, samples: str = str(ROOT / "data" / "samples")) -> str:
-    """The seed corpus ingested into a cached index (rebuilt when the sample files change)."""
-    from ingest.pipeline import ingest
-    from ingest.store import Store, StoreConfig
+    """The seed corpus ingested into a cached index (rebuilt when the sample files or the chunker change)."""
+    from benchmarks.retrieval import cached_index
 
     digest = hashlib.sha1()
     for name in sorted(os.listdir(samples)):
         with open(os.path.join(samples, name), "rb") as fh:
             digest.update(name.encode() + fh.read())
     folder = os.path.join(cache, f"seeds-{digest.hexdigest()[:12]}-{embedder.name.replace('/', '_')}")
-    marker = os.path.join(folder, "complete.json")
-    store = Store.open(StoreConfig(path=os.path.join(folder, "index")), embedder.name, embedder.dim)
-    if not os.path.exists(marker):
-        report = ingest([samples], store, embedder)
-        with open(marker, "w", encoding="utf-8") as fh:
-            json.dump({"papers": report.papers_in_index}, fh)
+    cached_index([samples], embedder, folder)
     return os.path.join(folder, "index")
 
 

@@ -77,7 +77,12 @@ def cache_dir(dataset: BeirDataset, model: str, root: str | os.PathLike = DEFAUL
 
 
 def open_index(dataset: BeirDataset, embedder, directory: str, progress=None):
-    """The benchmark's store for ``dataset``, ingesting the corpus unless a finished index is cached.
+    """The benchmark's store for ``dataset``, ingesting the corpus unless a finished index is cached."""
+    return cached_index([dataset.corpus_path], embedder, directory, progress)
+
+
+def cached_index(sources: Sequence[str], embedder, directory: str, progress=None):
+    """A store in ``directory`` holding ``sources``, ingested once and reused.
 
     The cache records the chunker settings it was built with; when they changed, the
     index is emptied and rebuilt, since its chunks would not be what ingest makes now.
@@ -86,17 +91,18 @@ def open_index(dataset: BeirDataset, embedder, directory: str, progress=None):
     from ingest.store import Store, StoreConfig
 
     options = IngestOptions()
+    chunker = options.chunker.fingerprint(embedder.max_tokens)
     marker = os.path.join(directory, "complete.json")
     done = _read_json(marker)
-    if done is not None and done.get("chunker", repr(options.chunker)) != repr(options.chunker):
+    if done is not None and done.get("chunker") != chunker:
         shutil.rmtree(directory)
         done = None
     store = Store.open(StoreConfig(path=os.path.join(directory, "index")), embedder.name, embedder.dim)
     if done is None:  # an interrupted run resumes: ingest skips what is already stored
-        report = ingest([dataset.corpus_path], store, embedder, options, progress=progress)
+        report = ingest(list(sources), store, embedder, options, progress=progress)
         with open(marker, "w", encoding="utf-8") as fh:
             json.dump({"papers": report.papers_in_index, "chunks": report.chunks_in_index,
-                       "seconds": report.seconds, "chunker": repr(options.chunker)}, fh)
+                       "seconds": report.seconds, "chunker": chunker}, fh)
     return store
 
 

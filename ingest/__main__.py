@@ -4,6 +4,7 @@
     python -m ingest snapshot.json --category cs.CL --since 2023-01-01 --index idx
     python -m ingest "arxiv:retrieval augmented generation" --max-results 50
     python -m ingest --stats --json
+    python -m ingest --rechunk                           # after the chunker or embedding window changed
 
 The only place (with ``app.py``) that reads environment variables and flags; every
 failure becomes one line on stderr, never a traceback.
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stats", action="store_true",
                         help="print the index's paper and chunk counts, embedding model and sources, then exit")
     parser.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    parser.add_argument("--rechunk", action="store_true",
+                        help="re-cut and re-embed every paper already in the index with today's chunker, then exit")
     return parser
 
 
@@ -71,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.stats:
-            if args.sources:
-                parser.error("--stats takes no SOURCE")
-            return _stats(args)
+        if args.stats or args.rechunk:
+            if args.sources or (args.stats and args.rechunk):
+                parser.error("--stats and --rechunk take no SOURCE, and go alone")
+            return _stats(args) if args.stats else _rechunk(args)
         if args.json:
             parser.error("--json goes with --stats")
         if not args.sources:
@@ -105,10 +108,12 @@ def _stats(args: argparse.Namespace) -> int:
     stats = Store.open_existing(_store_config(args)).stats()
     if args.json:
         print(json.dumps({"index": stats.location, "papers": stats.papers, "chunks": stats.chunks,
-                          "model": stats.model, "dim": stats.dim, "sources": list(stats.sources)}, indent=2))
+                          "model": stats.model, "dim": stats.dim, "chunker": stats.chunker,
+                          "sources": list(stats.sources)}, indent=2))
         return EXIT_OK
     print(f"index:   {stats.location}\npapers:  {stats.papers}\nchunks:  {stats.chunks}\n"
-          f"model:   {stats.model} ({stats.dim} dimensions)\nsources: {len(stats.sources)}")
+          f"model:   {stats.model} ({stats.dim} dimensions)\nchunker: {stats.chunker or 'not recorded'}\n"
+          f"sources: {len(stats.sources)}")
     for source in stats.sources:
         print(f"  {source}")
     return EXIT_OK
@@ -130,7 +135,24 @@ def _ingest(args: argparse.Namespace) -> int:
     with _Progress(enabled=not args.quiet) as progress:
         report = ingest(args.sources, store, embedder, options, progress=progress)
     _print_report(report, quiet=args.quiet)
+    if report.stale_note and not args.quiet:
+        print(report.stale_note, file=sys.stderr)
     return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _rechunk(args: argparse.Namespace) -> int:
+    from ingest.pipeline import rechunk
+    from ingest.store import Store
+    from models.embedder import Embedder
+
+    store = Store.open_existing(_store_config(args))  # the model that built it: re-embedding must match
+    embedder = Embedder(EmbedderConfig(model=store.meta.model))
+    with _Progress(enabled=not args.quiet) as progress:
+        report = rechunk(store, embedder, IngestOptions(batch_size=args.batch_size), progress=progress)
+    if not args.quiet:
+        print(f"re-chunked {report.updated} papers ({store.meta.chunker}) — "
+              f"index: {report.papers_in_index} papers, {report.chunks_in_index} chunks")
+    return EXIT_OK
 
 
 def _print_report(report: IngestReport, quiet: bool) -> None:

@@ -30,6 +30,7 @@ from ingest.store import Chunk
 from models.tokens import get_encoding as _encoding
 
 MINILM_WINDOW = 256  # all-MiniLM-L6-v2's max_seq_length: the default when no embedder is at hand
+CHUNKER_VERSION = 2  # bump when the cutting itself changes (2: half-window chunks, titles up to half a chunk)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 # A split after these is not a sentence end ("e.g. 33B", "Smith et al. 2020").
 _ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|et al|etc|vs|cf|Fig|Figs|Eq|Eqs|Sec|No|approx|resp)\.|\b[A-Z]\.)$")
@@ -75,6 +76,15 @@ class ChunkerConfig:
 
     def overlap_tokens(self, window_tokens: int) -> int:
         return int(self.budget(window_tokens) * self.overlap)
+
+    def fingerprint(self, window_tokens: int) -> str:
+        """What decides the chunks of a paper, as recorded in the index (a change calls for a re-chunk).
+
+        >>> ChunkerConfig().fingerprint(256)
+        'v2 cl100k_base window=256x0.5 pieces/token=1.3 special=2 overlap=0.15'
+        """
+        return (f"v{CHUNKER_VERSION} {self.encoding} window={window_tokens}x{self.window_share:g} "
+                f"pieces/token={self.pieces_per_token:g} special={self.special_tokens} overlap={self.overlap:g}")
 
 
 def chunk_paper(paper: Paper, config: ChunkerConfig = ChunkerConfig(), window_tokens: int = MINILM_WINDOW) -> list[Chunk]:

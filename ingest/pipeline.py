@@ -72,6 +72,16 @@ class IngestReport:
     seconds: float = 0.0
     papers_parsed: int = 0
     chunks_embedded: int = 0
+    stale_chunker: str | None = None  # set when the index's chunks were cut otherwise: what it recorded
+
+    @property
+    def stale_note(self) -> str | None:
+        """What to tell the user when older papers keep chunks cut with other settings."""
+        if self.stale_chunker is None:
+            return None
+        how = self.stale_chunker or "settings from before they were recorded"
+        return (f"note: papers indexed earlier keep chunks cut with {how}; "
+                "run python -m ingest --rechunk (same --index) to re-cut and re-embed them")
 
     def summary(self) -> str:
         return (f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -89,6 +99,9 @@ def ingest(sources: Sequence[str], store: Store, embedder: Embedder, options: In
     seen: dict[str, str] = {}  # paper id -> status, for papers this run has handled
     provenance: set[str] = set()
     written = 0
+    fingerprint = options.chunker.fingerprint(embedder.max_tokens)
+    if store.meta.chunker != fingerprint and store.stats().papers:
+        report.stale_chunker = store.meta.chunker
     records = _records(sources, options.read, report)
     while batch := list(islice(records, options.batch_size)):
         report.papers_parsed += len(batch)
@@ -97,6 +110,34 @@ def ingest(sources: Sequence[str], store: Store, embedder: Embedder, options: In
         if progress:
             progress(IngestProgress(report.papers_parsed, len(report.rejected), written, report.chunks_embedded))
     store.add_sources(sorted(provenance))
+    if report.stale_chunker is None:
+        store.set_chunker(fingerprint)  # every chunk in the index is cut this way
+    stats = store.stats()
+    report.papers_in_index, report.chunks_in_index = stats.papers, stats.chunks
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def rechunk(store: Store, embedder: Embedder, options: IngestOptions = IngestOptions(),
+            progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
+    """Re-cut and re-embed every paper of ``store`` with ``options.chunker`` (``updated`` counts them).
+
+    Run after the chunker or the embedding window changed. Killed midway, it is finished by
+    running it again: the index records the new settings only once every paper is done.
+    """
+    started = time.perf_counter()
+    report = IngestReport()
+    ids = store.paper_ids()
+    for start in range(0, len(ids), options.batch_size):
+        found = store.get_papers(ids[start:start + options.batch_size])
+        papers = list(found.values())
+        chunks = [c for p in papers for c in chunk_paper(p, options.chunker, embedder.max_tokens)]
+        store.write(papers, chunks, embedder.embed([c.text for c in chunks]))
+        report.updated += len(papers)
+        report.chunks_embedded += len(chunks)
+        if progress:
+            progress(IngestProgress(report.updated, 0, report.updated, report.chunks_embedded))
+    store.set_chunker(options.chunker.fingerprint(embedder.max_tokens))
     stats = store.stats()
     report.papers_in_index, report.chunks_in_index = stats.papers, stats.chunks
     report.seconds = time.perf_counter() - started

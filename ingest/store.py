@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,6 +74,7 @@ class IndexMeta:
     dim: int
     generation: int
     sources: tuple[str, ...]
+    chunker: str = ""  # how the chunks were cut (``ChunkerConfig.fingerprint``); "" in indexes made before it
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class IndexStats:
     model: str
     dim: int
     sources: tuple[str, ...]
+    chunker: str = ""
 
 
 class Store:
@@ -180,7 +182,7 @@ class Store:
             for start in range(0, len(removed), _PAGE):
                 self._papers.delete(ids=removed[start:start + _PAGE])
         sources = tuple(sorted(set(self.meta.sources).union(s for p in papers for s in p.sources)))
-        self._write_meta(IndexMeta(self.meta.model, self.meta.dim, generation, sources))
+        self._write_meta(replace(self.meta, generation=generation, sources=sources))
 
     def _delete_chunks_of(self, paper_ids: Sequence[str]) -> None:
         for start in range(0, len(paper_ids), _PAGE):
@@ -189,7 +191,12 @@ class Store:
     def add_sources(self, sources: Sequence[str]) -> None:
         merged = tuple(sorted(set(self.meta.sources).union(sources)))
         if merged != self.meta.sources:
-            self._write_meta(IndexMeta(self.meta.model, self.meta.dim, self.meta.generation, merged))
+            self._write_meta(replace(self.meta, sources=merged))
+
+    def set_chunker(self, fingerprint: str) -> None:
+        """Record how every chunk in the index was cut (after a first ingest or a re-chunk)."""
+        if fingerprint != self.meta.chunker:
+            self._write_meta(replace(self.meta, chunker=fingerprint))
 
     # -- reading -------------------------------------------------------------
     def get_papers(self, ids: Sequence[str]) -> dict[str, Paper]:
@@ -215,6 +222,10 @@ class Store:
             for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
                 found.setdefault(meta["fingerprint"], []).append(_paper_from(pid, doc, meta))
         return {fp: sorted(papers, key=lambda p: p.paper_id) for fp, papers in found.items()}
+
+    def paper_ids(self) -> list[str]:
+        """Every paper id, read before a pass that rewrites rows (paging by offset would shift under it)."""
+        return [i for ids, _, _ in self._pages(self._papers, None, []) for i in ids]
 
     def iter_papers(self) -> Iterator[Paper]:
         for ids, docs, metas in self._pages(self._papers, None, ["documents", "metadatas"]):
@@ -271,7 +282,7 @@ class Store:
 
     def stats(self) -> IndexStats:
         return IndexStats(self.location, self._papers.count(), self._chunks.count(),
-                          self.meta.model, self.meta.dim, self.meta.sources)
+                          self.meta.model, self.meta.dim, self.meta.sources, self.meta.chunker)
 
     def _pages(self, collection, where, include) -> Iterator[tuple[list, list, list]]:
         offset = 0
@@ -288,12 +299,13 @@ class Store:
         if not got["ids"]:
             return None
         m = got["metadatas"][0]
-        return IndexMeta(m["model"], int(m["dim"]), int(m["generation"]), tuple(json.loads(m["sources"])))
+        return IndexMeta(m["model"], int(m["dim"]), int(m["generation"]), tuple(json.loads(m["sources"])),
+                         m.get("chunker", ""))
 
     def _write_meta(self, meta: IndexMeta) -> None:
         self._meta.upsert(ids=["meta"], embeddings=[[0.0]], metadatas=[{
             "model": meta.model, "dim": meta.dim, "generation": meta.generation,
-            "sources": json.dumps(list(meta.sources))}])
+            "sources": json.dumps(list(meta.sources)), "chunker": meta.chunker}])
         self.meta = meta
 
 

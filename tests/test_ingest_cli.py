@@ -23,6 +23,7 @@ import pytest
 
 from chat.retrieve import RetrievalConfig, Retriever
 from ingest.__main__ import build_parser, main
+from ingest.chunk import ChunkerConfig
 from ingest.pipeline import IngestOptions, ingest
 from ingest.store import Store, StoreConfig
 from models.embedder import packaged_path
@@ -63,11 +64,13 @@ def test_stats_as_text_and_json(seed_ingest, capsys):
     text = capsys.readouterr().out
     assert f"papers:  {report.papers_in_index}\n" in text and f"chunks:  {report.chunks_in_index}\n" in text
     assert "model:   sentence-transformers/all-MiniLM-L6-v2 (384 dimensions)" in text
+    chunker = ChunkerConfig().fingerprint(256)
+    assert f"chunker: {chunker}\n" in text
     assert main(["--stats", "--json", "--index", seed_ingest.config.path]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats == {"index": os.path.abspath(seed_ingest.config.path), "papers": report.papers_in_index,
                      "chunks": report.chunks_in_index, "model": "sentence-transformers/all-MiniLM-L6-v2",
-                     "dim": 384, "sources": sorted(p.name for p in SEEDS.iterdir())}
+                     "dim": 384, "chunker": chunker, "sources": sorted(p.name for p in SEEDS.iterdir())}
 
 
 def test_bad_input_is_printed_as_file_line_reason_and_exits_non_zero(tmp_path, capsys):
@@ -265,3 +268,27 @@ def test_sigkill_mid_ingest_then_rerun_equals_one_clean_run(tmp_path, embedder):
     assert (added, updated, unchanged, rejected) == (KILL_RECORDS - partial, 0, partial, 0)
     assert snapshot(Store.open_existing(StoreConfig(path=killed))) == snapshot(clean)
     assert (papers, chunks) == (clean.stats().papers, clean.stats().chunks)
+
+
+def test_rechunk_recuts_an_index_chunked_with_other_settings(tmp_path, embedder, capsys):
+    """An index cut with whole-window chunks is flagged on the next ingest; --rechunk makes it
+    exactly what a fresh ingest with today's chunker makes."""
+    source, old = str(SEEDS / "003_eabbeabbe19b3830.txt"), str(tmp_path / "old")
+    store = Store.open(StoreConfig(path=old), embedder.name, embedder.dim)
+    wide = IngestOptions(chunker=ChunkerConfig(window_share=1.0))
+    assert ingest([source], store, embedder, wide).stale_chunker is None
+    assert store.meta.chunker == wide.chunker.fingerprint(embedder.max_tokens)
+    assert main([source, "--index", old]) == 0
+    out = capsys.readouterr()
+    assert "unchanged 36" in out.out and "chunks cut with v2 cl100k_base window=256x1 " in out.err
+    assert "run python -m ingest --rechunk (same --index)" in out.err
+    assert main(["--rechunk", "--index", old]) == 0
+    line = capsys.readouterr().out
+    assert re.fullmatch(r"re-chunked 36 papers \(v2 cl100k_base window=256x0\.5 .*\) — index: 36 papers, \d+ chunks\n",
+                        line), line
+    fresh = Store.open(StoreConfig(path=str(tmp_path / "fresh")), embedder.name, embedder.dim)
+    ingest([source], fresh, embedder)
+    assert snapshot(Store.open_existing(StoreConfig(path=old))) == snapshot(fresh)
+    assert main([source, "--index", old]) == 0 and "rechunk" not in capsys.readouterr().err
+    store.set_chunker("")  # as an index made before the chunker was recorded
+    assert "settings from before they were recorded" in ingest([source], store, embedder).stale_note

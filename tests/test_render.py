@@ -216,3 +216,12 @@ def test_a_source_that_failed_as_a_whole_is_an_error():
     out = render.render_ingest(report)
     assert out.count('class="pc-error"') == 1 and "Could not add papers from arxiv:x" in out
     assert "added 1" in out and "2 rejected" in out
+
+
+def test_papers_added_to_an_index_chunked_otherwise_bring_a_rechunk_note():
+    from ingest.pipeline import IngestReport
+
+    assert "pc-warn" not in render.render_ingest(IngestReport(added=1))
+    out = render.render_ingest(IngestReport(added=1, stale_chunker="v1 <b>old</b>"))
+    assert 'class="pc-warn"' in out and "python -m ingest --rechunk" in out and "&#60;b&#62;old" in out
+    assert_inert(out)
