@@ -126,11 +126,11 @@ def answer_one(answerer, question: str, gold: Sequence[str], k: int) -> Question
 def beir_questions(directory: str, split: str, embedder, cache: str) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
     """(index directory, [(question, gold paper ids)]) for a BEIR dataset, ingesting it on first use."""
     from benchmarks.beir import load_beir
-    from benchmarks.retrieval import cache_dir, corpus_to_paper_ids, open_index
+    from benchmarks.retrieval import cache_dir, cached_index, corpus_to_paper_ids
 
     dataset = load_beir(directory, split)
     folder = cache_dir(dataset, embedder.name, cache)
-    store = open_index(dataset, embedder, folder, progress=None)
+    store = cached_index([dataset.corpus_path], embedder, folder)
     ids = corpus_to_paper_ids(dataset, store)
     questions = [(text, tuple(sorted({ids[d] for d, g in dataset.qrels[q].items() if g > 0 and d in ids})))
                  for q, text in dataset.queries.items()]

@@ -76,11 +76,6 @@ def cache_dir(dataset: BeirDataset, model: str, root: str | os.PathLike = DEFAUL
     return os.path.join(str(root), f"{dataset.name}-{digest.hexdigest()[:12]}-{slug}")
 
 
-def open_index(dataset: BeirDataset, embedder, directory: str, progress=None):
-    """The benchmark's store for ``dataset``, ingesting the corpus unless a finished index is cached."""
-    return cached_index([dataset.corpus_path], embedder, directory, progress)
-
-
 def cached_index(sources: Sequence[str], embedder, directory: str, progress=None):
     """A store in ``directory`` holding ``sources``, ingested once and reused.
 
@@ -187,7 +182,7 @@ def _run_cli(args) -> RetrievalReport:
     embedder = Embedder(EmbedderConfig())
     directory = cache_dir(dataset, embedder.name, args.index_cache)
     progress = None if args.json else _progress
-    store = open_index(dataset, embedder, directory, progress)
+    store = cached_index([dataset.corpus_path], embedder, directory, progress)
     if progress:
         print(file=sys.stderr)
     analyser = f"keyword-stem{int(config.keyword.stem)}-stop{int(config.keyword.stop_words)}"

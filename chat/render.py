@@ -248,7 +248,7 @@ def render_ingest(report: Any, max_rejections: int = 10) -> str:
     items = "".join(f"<li>{text(str(r))}</li>" for r in rejected[:max_rejections])
     more = f"<li>… and {len(rejected) - max_rejections} more</li>" if len(rejected) > max_rejections else ""
     details = f"<details><summary>{len(rejected)} rejected</summary><ul>{items}{more}</ul></details>" if items else ""
-    note = render_notice([getattr(report, "stale_note", None)])
+    note = render_notice([report.stale_note])
     return (f'{errors}<div class="pc-ingest"><p>{text(report.summary())} ({report.seconds:.1f}s)</p>'
             f'{details}</div>{note}')
 

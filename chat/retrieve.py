@@ -184,10 +184,10 @@ class Retriever:
         """Best cosine and best chunk texts per paper among the ``n_chunks`` nearest chunks that pass."""
         if allowed is None:
             hits = self.store.query(vector, n_chunks)
-        elif int(allowed.sum()) <= self.config.exact_max:  # a narrow filter: score its papers' chunks exactly
-            hits = self.store.score_chunks(vector, [papers.ids[i] for i in np.flatnonzero(allowed)])
-        elif int(allowed.sum()) <= self.config.id_filter_max:
-            hits = self.store.query(vector, n_chunks, paper_ids=[papers.ids[i] for i in np.flatnonzero(allowed)])
+        elif (passing := int(allowed.sum())) <= self.config.id_filter_max:
+            ids = [papers.ids[i] for i in np.flatnonzero(allowed)]
+            hits = (self.store.score_chunks(vector, ids) if passing <= self.config.exact_max  # narrow: exact
+                    else self.store.query(vector, n_chunks, paper_ids=ids))
         else:  # a broad filter: over-fetch in proportion to what it removes, then drop what fails it
             share = float(allowed.mean())
             hits = [h for h in self.store.query(vector, min(int(n_chunks / share) + 1, 20 * n_chunks))

@@ -112,10 +112,7 @@ def ingest(sources: Sequence[str], store: Store, embedder: Embedder, options: In
     store.add_sources(sorted(provenance))
     if report.stale_chunker is None:
         store.set_chunker(fingerprint)  # every chunk in the index is cut this way
-    stats = store.stats()
-    report.papers_in_index, report.chunks_in_index = stats.papers, stats.chunks
-    report.seconds = time.perf_counter() - started
-    return report
+    return _finish(report, store, started)
 
 
 def rechunk(store: Store, embedder: Embedder, options: IngestOptions = IngestOptions(),
@@ -129,15 +126,24 @@ def rechunk(store: Store, embedder: Embedder, options: IngestOptions = IngestOpt
     report = IngestReport()
     ids = store.paper_ids()
     for start in range(0, len(ids), options.batch_size):
-        found = store.get_papers(ids[start:start + options.batch_size])
-        papers = list(found.values())
-        chunks = [c for p in papers for c in chunk_paper(p, options.chunker, embedder.max_tokens)]
-        store.write(papers, chunks, embedder.embed([c.text for c in chunks]))
+        papers = list(store.get_papers(ids[start:start + options.batch_size]).values())
+        _write(papers, store, embedder, options.chunker, report)
         report.updated += len(papers)
-        report.chunks_embedded += len(chunks)
         if progress:
             progress(IngestProgress(report.updated, 0, report.updated, report.chunks_embedded))
     store.set_chunker(options.chunker.fingerprint(embedder.max_tokens))
+    return _finish(report, store, started)
+
+
+def _write(papers: list[Paper], store: Store, embedder: Embedder, chunker: ChunkerConfig, report: IngestReport,
+           remove: Sequence[str] = ()) -> None:
+    """Chunk, embed and store ``papers`` in one write."""
+    chunks = [c for p in papers for c in chunk_paper(p, chunker, embedder.max_tokens)]
+    store.write(papers, chunks, embedder.embed([c.text for c in chunks]), remove=remove)
+    report.chunks_embedded += len(chunks)
+
+
+def _finish(report: IngestReport, store: Store, started: float) -> IngestReport:
     stats = store.stats()
     report.papers_in_index, report.chunks_in_index = stats.papers, stats.chunks
     report.seconds = time.perf_counter() - started
@@ -168,10 +174,7 @@ def _ingest_batch(batch: list[Paper], store: Store, embedder: Embedder, chunker:
     if not changed:
         return 0
     papers = [g.result for g in changed]
-    chunks = [c for p in papers for c in chunk_paper(p, chunker, embedder.max_tokens)]
-    vectors = embedder.embed([c.text for c in chunks])
-    store.write(papers, chunks, vectors, remove=[old.paper_id for g in changed for old in g.absorbed])
-    report.chunks_embedded += len(chunks)
+    _write(papers, store, embedder, chunker, report, remove=[old.paper_id for g in changed for old in g.absorbed])
     return len(papers)
 
 
