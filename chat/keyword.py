@@ -35,7 +35,7 @@ import numpy as np
 from chat.postings import PaperTable, Postings
 from chat.text import STOP_WORDS, term, tokenize, words
 
-_FORMAT = 2  # bump when analysis changes: saved indexes of another format are rebuilt
+_FORMAT = 3  # bump when analysis changes (3: years from arXiv ids): saved indexes of another format are rebuilt
 
 
 @dataclass(frozen=True)

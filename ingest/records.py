@@ -41,7 +41,10 @@ class Paper:
 
     @property
     def year(self) -> int | None:
-        return int(self.date[:4]) if self.date[:4].isdigit() else None
+        """The date's year, else the year an arXiv id encodes (``2305.14314`` -> 2023), else None."""
+        if self.date[:4].isdigit():
+            return int(self.date[:4])
+        return arxiv_year(self.arxiv_id)
 
     @property
     def fingerprint(self) -> str:
@@ -60,6 +63,19 @@ def text_fingerprint(text: str) -> str:
     """``text_fingerprint("See https://a.b!") == text_fingerprint("see a.b")`` -> True."""
     reduced = _FINGERPRINT_DROP.sub("", unicodedata.normalize("NFKC", text).lower())
     return hashlib.sha1(reduced.encode("utf-8")).hexdigest()
+
+
+def arxiv_year(arxiv_id: str) -> int | None:
+    """Submission year of an arXiv id: ``arxiv_year("2305.14314"), arxiv_year("hep-th/9901001")`` -> (2023, 1999).
+
+    New-style ids (``YYMM.NNNNN``, from April 2007) and old-style ids (``archive/YYMMNNN``,
+    1991-2007) both start their number with the year and month; None for anything else.
+    """
+    match = re.match(r"(?:[a-z][a-z\-]*(?:\.[a-z]{2})?/)?(\d{2})(\d{2})", arxiv_id or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return None
+    yy = int(match.group(1))
+    return (1900 + yy) if yy >= 91 else (2000 + yy)
 
 
 def parse_arxiv_id(raw: str) -> tuple[str, str]:
