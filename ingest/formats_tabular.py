@@ -21,8 +21,9 @@ import csv
 import json
 from collections.abc import Iterator
 
-from ingest.json_stream import iter_json_rows
-from ingest.record_fields import ABSTRACT_KEYS, KNOWN_KEYS, records_in, row_to_paper, row_update_date
+from ingest.csv_records import csv_records
+from ingest.json_stream import iter_json_rows, too_deep
+from ingest.record_fields import ABSTRACT_KEYS, KNOWN_KEYS, nesting_depth, records_in, row_to_paper, row_update_date
 from ingest.records import Paper
 from ingest.source_types import ReadOptions, Rejection
 from ingest.textlines import read_lines
@@ -56,6 +57,12 @@ def read_jsonl(path: str, source: str, options: ReadOptions) -> Iterator[Record]
         except json.JSONDecodeError as exc:
             yield Rejection(source, number, f"malformed JSON: {exc.msg} (column {exc.colno})")
             continue
+        except RecursionError:  # 100,000 brackets: deeper than Python's decoder goes
+            yield Rejection(source, number, too_deep(options.max_depth))
+            continue
+        if nesting_depth(row, options.max_depth) > options.max_depth:
+            yield Rejection(source, number, too_deep(options.max_depth))
+            continue
         for record in records_in(row) if isinstance(row, dict) else [row]:
             kept = keep_row(record, source, number, options)
             if kept is not None:
@@ -64,7 +71,7 @@ def read_jsonl(path: str, source: str, options: ReadOptions) -> Iterator[Record]
 
 def read_json(path: str, source: str, options: ReadOptions) -> Iterator[Record]:
     """A JSON array of records (streamed), or one object holding a record or a list of them."""
-    for number, row in iter_json_rows(path, source, options.max_line_bytes):
+    for number, row in iter_json_rows(path, source, options.max_line_bytes, options.max_depth):
         if isinstance(row, Rejection):
             yield row
             continue
@@ -73,43 +80,25 @@ def read_json(path: str, source: str, options: ReadOptions) -> Iterator[Record]:
             yield kept
 
 
-class _LineFeed:
-    """Feeds decoded lines (with their line ends) to ``csv.reader`` and sets aside the
-    lines it had to reject, so line numbers and rejections survive the csv module."""
-
-    def __init__(self, path: str, source: str, max_line_bytes: int) -> None:
-        self._lines = read_lines(path, source, max_line_bytes)
-        self.rejected: list[Rejection] = []
-        self.line = 0
-
-    def __iter__(self) -> _LineFeed:
-        return self
-
-    def __next__(self) -> str:
-        for item in self._lines:
-            if isinstance(item, Rejection):
-                self.rejected.append(item)
-                continue
-            self.line = item[0]
-            return item[1] + "\n"
-        raise StopIteration
-
-
 def read_csv(path: str, source: str, options: ReadOptions, delimiter: str = ",") -> Iterator[Record]:
-    """CSV (or TSV with ``delimiter="\\t"``) with a header row; quoted fields may span lines."""
+    """CSV (or TSV with ``delimiter="\\t"``) with a header row; quoted fields may span lines.
+
+    Records are cut by :func:`ingest.csv_records.csv_records` (quote-aware, size-capped), then
+    each is parsed on its own, so a bad record never shifts the ones after it. A row with
+    more or fewer fields than the header (an unquoted comma) is rejected, never stored shifted.
+    """
     csv.field_size_limit(max(csv.field_size_limit(), options.max_line_bytes))
-    feed = _LineFeed(path, source, options.max_line_bytes)
-    reader = csv.reader(feed, delimiter=delimiter, strict=True)  # strict: report bad quoting
+    kind = "TSV" if delimiter == "\t" else "CSV"
     header: list[str] | None = None
-    while True:
-        start = feed.line + 1
-        cells = _next_row(reader)
-        yield from feed.rejected
-        feed.rejected.clear()
-        if cells is None:
-            break
-        if isinstance(cells, csv.Error):
-            yield Rejection(source, start, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'}: {cells}")
+    for item in csv_records(path, source, options.max_line_bytes, delimiter):
+        if isinstance(item, Rejection):
+            yield item
+            continue
+        start, text = item
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter, strict=True), [])
+        except csv.Error as exc:
+            yield Rejection(source, start, f"malformed {kind}: {exc}")
             continue
         if not any(c.strip() for c in cells):
             continue
@@ -119,18 +108,13 @@ def read_csv(path: str, source: str, options: ReadOptions, delimiter: str = ",")
                 yield Rejection(source, start, "header names no abstract/summary/text column")
                 return
             continue
+        if len(cells) != len(header):
+            yield Rejection(source, start, f"{len(cells)} fields where the header has {len(header)} "
+                                           f"(an unquoted {'tab' if delimiter == chr(9) else 'comma'}?)")
+            continue
         kept = keep_row(dict(zip(header, cells)), source, start, options)
         if kept is not None:
             yield kept
-
-
-def _next_row(reader: Iterator[list[str]]) -> list[str] | csv.Error | None:
-    try:
-        return next(reader)
-    except StopIteration:
-        return None
-    except csv.Error as exc:
-        return exc
 
 
 def _header(cells: list[str]) -> list[str] | None:

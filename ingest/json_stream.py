@@ -6,7 +6,9 @@ A malformed element is reported with the line it starts on, and reading resumes
 at the next element that starts a line (pretty-printed files) or follows ``},``.
 Undecodable bytes are kept as surrogates so that only the record holding them is
 rejected (see :mod:`ingest.record_fields`). A file holding one object is loaded
-whole (size-capped): the object is a record, or wraps a list of records.
+whole (size-capped): the object is a record, or wraps a list of records. An
+element nested deeper than ``max_depth`` is rejected, also one so deep (100,000
+brackets) that Python's decoder gives up with a RecursionError.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "a.json")
@@ -20,20 +22,23 @@ whole (size-capped): the object is a record, or wraps a list of records.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from ingest.record_fields import records_in
+from ingest.record_fields import nesting_depth, records_in
 from ingest.source_types import Rejection
+from ingest.textlines import detect_encoding, read_head
 
 _CHUNK = 1 << 16
 _DOCUMENT_FACTOR = 64  # a single-object document may be this many times max_line_bytes
-_ELEMENT_STARTS = (re.compile(r"\n[ \t]*\{"), re.compile(r"\}\s*,\s*\{"))
+_ELEMENT_STARTS = (re.compile(r"\n[ \t]*\{"), re.compile(r"[}\]]\s*,\s*\{"))
 _TAIL = 64
 _DECODER = json.JSONDecoder()
+_WRAPPED_LIST = re.compile(r'\s*\{\s*"[^"\\]{1,100}"\s*:\s*\[')  # {"papers": [ ...
 
 
 class _Buffer:
@@ -63,21 +68,31 @@ class _Buffer:
                 return self.text[self.pos:self.pos + 1]
 
 
-def iter_json_rows(path: str, source: str, max_bytes: int) -> Iterator[tuple[int | None, Any]]:
+def iter_json_rows(path: str, source: str, max_bytes: int, max_depth: int = 32) -> Iterator[tuple[int | None, Any]]:
     """Yield ``(line, record)`` for each element, or ``(line, Rejection)`` for a bad one."""
-    with open(path, encoding="utf-8-sig", errors="surrogateescape") as handle:
+    encoding = detect_encoding(read_head(path, 4096))
+    with open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="surrogateescape") as handle:
         buffer = _Buffer(handle)
-        first = buffer.peek()
+        first = buffer.peek("\ufeff \t\r\n")
         if first == "[":
             buffer.advance(buffer.pos + 1)
-            yield from _array(buffer, source, max_bytes)
+            rows = _array(buffer, source, max_bytes, max_depth)
         elif first == "{":
-            yield from _document(path, handle, source, max_bytes)
+            rows = _document(path, handle, source, max_bytes, max_depth)
         else:
             yield 1, Rejection(source, 1, "not JSON: expected an array or an object")
+            return
+        for line, row in rows:
+            if not isinstance(row, Rejection) and nesting_depth(row, max_depth) > max_depth:
+                row = Rejection(source, line, too_deep(max_depth))
+            yield line, row
 
 
-def _array(buffer: _Buffer, source: str, max_bytes: int) -> Iterator[tuple[int | None, Any]]:
+def too_deep(max_depth: int) -> str:
+    return f"nested too deeply (more than {max_depth} levels of lists and objects)"
+
+
+def _array(buffer: _Buffer, source: str, max_bytes: int, max_depth: int) -> Iterator[tuple[int | None, Any]]:
     while True:
         char = buffer.peek(" \t\r\n,")
         if char in ("]", ""):
@@ -86,6 +101,11 @@ def _array(buffer: _Buffer, source: str, max_bytes: int) -> Iterator[tuple[int |
             return
         try:
             row, end = _DECODER.raw_decode(buffer.text, buffer.pos)
+        except RecursionError:  # deeper than Python's decoder goes: far over any depth limit
+            yield buffer.line, Rejection(source, buffer.line, too_deep(max_depth))
+            if not _resync(buffer):
+                return
+            continue
         except json.JSONDecodeError as exc:
             if _incomplete(exc, buffer) and len(buffer.text) - buffer.pos <= max_bytes and buffer.fill():
                 continue  # the element goes on in the next chunk
@@ -121,15 +141,28 @@ def _resync(buffer: _Buffer) -> bool:
         start = buffer.pos
 
 
-def _document(path: str, handle: IO[str], source: str, max_bytes: int) -> Iterator[tuple[int | None, Any]]:
+def _document(path: str, handle: IO[str], source: str, max_bytes: int,
+              max_depth: int) -> Iterator[tuple[int | None, Any]]:
     if os.path.getsize(path) > _DOCUMENT_FACTOR * max_bytes:
         yield None, Rejection(source, None, "JSON object too large to load whole; use JSON Lines or a JSON array")
         return
     handle.seek(0)
+    text = handle.read().lstrip("\ufeff")
     try:
-        document = json.load(handle)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         yield exc.lineno, Rejection(source, exc.lineno, f"malformed JSON: {exc.msg}")
+        return
+    except RecursionError:  # too deep to load whole: read a wrapped list of records element by element
+        wrapped = _WRAPPED_LIST.match(text)
+        if not wrapped:
+            yield None, Rejection(source, None, too_deep(max_depth))
+            return
+        buffer = _Buffer(io.StringIO(text))
+        buffer.fill()
+        buffer.advance(wrapped.end())
+        for line, row in _array(buffer, source, max_bytes, max_depth):
+            yield line, row["row"] if isinstance(row, dict) and isinstance(row.get("row"), dict) else row
         return
     for row in records_in(document) if isinstance(document, dict) else [document]:
         yield None, row

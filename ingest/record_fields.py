@@ -23,11 +23,11 @@ Rejection(source='corpus.jsonl', line=7, reason='record 4983 has no abstract')
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timezone
 from email.utils import parsedate
 from typing import Any
 
-from ingest.records import Paper, make_paper, normalise_date, parse_arxiv_id
+from ingest.records import FieldTooLong, Paper, make_paper, normalise_date, parse_arxiv_id
 from ingest.source_types import Rejection
 
 ID_KEYS = ("arxiv_id", "arxivid", "id", "paper_id", "paperid", "_id", "doc_id", "docid", "corpus_id", "corpusid")
@@ -44,20 +44,61 @@ _DATE_FORMATS = ("%m/%d/%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")
 
 
 def row_to_paper(row: Any, source: str, line: int | None) -> Paper | Rejection:
-    """The paper in ``row``, or a Rejection saying what is wrong with it."""
+    """The paper in ``row``, or a Rejection saying what is wrong with it.
+
+    Fields of another type than expected are converted when that is unambiguous (a number
+    id, a list of names, a list of abstract paragraphs, a Parquet date or timestamp, a Unix
+    time) and otherwise rejected: never stored as a Python repr such as ``b'...'`` or ``['a']``.
+
+    >>> p = row_to_paper({"id": 42, "abstract": ["Part one.", "Part two."], "date": 1684800000.0}, "t.parquet", 3)
+    >>> p.paper_id, p.abstract, p.date
+    ('42', 'Part one. Part two.', '2023-05-23')
+    >>> row_to_paper({"id": 2.5, "abstract": "A."}, "t.parquet", 4).reason
+    'record: id is the number 2.5, expected an identifier'
+    >>> row_to_paper({"id": "x", "title": b"\\xff", "abstract": "A."}, "t.parquet", 5).reason
+    'record x: title is bytes that are not UTF-8 text'
+    """
     if not isinstance(row, dict):
         return Rejection(source, line, f"expected an object with named fields, got {type(row).__name__}")
     fields = {str(k).lower(): v for k, v in row.items()}
-    raw_id = _raw_id(fields)
-    if any(_SURROGATE.search(v) for v in fields.values() if isinstance(v, str)):
-        return Rejection(source, line, "invalid UTF-8 in record" + (f" {raw_id}" if raw_id else ""))
     try:
-        return make_paper(raw_id=raw_id, title=_text(_first(fields, TITLE_KEYS)),
-                          abstract=_text(_first(fields, ABSTRACT_KEYS)), authors=_authors(fields),
+        raw_id = _raw_id(fields)
+    except BadField as exc:
+        return Rejection(source, line, f"record: {exc}")
+    named = " " + raw_id[:80] if raw_id else ""
+    if any(_SURROGATE.search(v) for v in fields.values() if isinstance(v, str)):
+        return Rejection(source, line, "invalid UTF-8 in record" + named)
+    try:
+        return make_paper(raw_id=raw_id, title=_text(_first(fields, TITLE_KEYS), "title"),
+                          abstract=_abstract(_first(fields, ABSTRACT_KEYS)), authors=_authors(fields),
                           date=_date(fields), categories=_categories(_first(fields, CATEGORY_KEYS)),
-                          url=_text(_first(fields, URL_KEYS)), source=source)
+                          url=_text(_first(fields, URL_KEYS), "url"), source=source)
+    except (BadField, FieldTooLong) as exc:
+        return Rejection(source, line, f"record{named}: {exc}")
     except ValueError:
-        return Rejection(source, line, "record" + (f" {raw_id}" if raw_id else "") + " has no abstract")
+        return Rejection(source, line, f"record{named} has no abstract")
+
+
+class BadField(ValueError):
+    """A field whose type cannot be read as what it should hold; the message says which and why."""
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply lists and objects nest in ``value``, counting at most to ``limit + 1``.
+
+    Iterative, so a value nested 100,000 deep costs no recursion:
+    ``nesting_depth({"a": [1, {"b": []}]}, 32)`` -> 4.
+    """
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def records_in(row: dict) -> list[Any]:
@@ -76,31 +117,65 @@ def records_in(row: dict) -> list[Any]:
 
 
 def row_update_date(row: dict) -> str:
-    """The snapshot's ``update_date`` (or ``updated``), which ``since`` also considers."""
-    return normalise_date(_text(row.get("update_date") or row.get("updated")))
+    """The snapshot's ``update_date`` (or ``updated``), which ``since`` also considers ('' when unreadable)."""
+    try:
+        return normalise_date(date_value(row.get("update_date") or row.get("updated")))
+    except BadField:
+        return ""
 
 
 def _first(fields: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((fields[k] for k in keys if fields.get(k) not in (None, "", [])), None)
 
 
-def _text(value: Any) -> str:
+def _kind(value: Any) -> str:
+    return {list: "a list", tuple: "a list", dict: "an object", bool: "a boolean"}.get(type(value)) or \
+        (f"the number {value!r}" if isinstance(value, (int, float)) else f"a {type(value).__name__}")
+
+
+def _text(value: Any, name: str) -> str:
+    """A text field: text, or bytes that are UTF-8 text; anything else is a :class:`BadField`."""
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a numeric id column read as float
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadField(f"{name} is bytes that are not UTF-8 text") from None
+    raise BadField(f"{name} is {_kind(value)}, expected text")
+
+
+def _identifier(value: Any) -> str:
+    """An id: text, or a whole number (a numeric id column; 123.0 read as float is 123)."""
+    if isinstance(value, bool):
+        raise BadField(f"id is {_kind(value)}, expected an identifier")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        raise BadField(f"id is {_kind(value)}, expected an identifier")
+    return _text(value, "id").strip()
+
+
+def _abstract(value: Any) -> str:
+    """Text, or a list of paragraphs (PubMed's structured abstracts), joined by spaces."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(_text(part, "abstract paragraph") for part in value)
+    return _text(value, "abstract")
 
 
 def _raw_id(fields: dict[str, Any]) -> str:
     external = fields.get("externalids")
     if isinstance(external, dict) and external.get("ArXiv"):
-        return str(external["ArXiv"])
-    raw = _text(_first(fields, ID_KEYS)).strip()
+        return _identifier(external["ArXiv"])
+    raw = _identifier(_first(fields, ID_KEYS)) if _first(fields, ID_KEYS) is not None else ""
     versions = fields.get("versions")
     if raw and isinstance(versions, list) and versions and parse_arxiv_id(raw) == (raw, ""):
-        last = versions[-1].get("version", "") if isinstance(versions[-1], dict) else str(versions[-1])
-        raw += last if re.fullmatch(r"v\d+", last or "") else ""
+        last = versions[-1].get("version", "") if isinstance(versions[-1], dict) else versions[-1]
+        raw += last if isinstance(last, str) and re.fullmatch(r"v\d+", last) else ""
     return raw
 
 
@@ -108,26 +183,28 @@ def _authors(fields: dict[str, Any]) -> list[str] | str:
     parsed = fields.get("authors_parsed")
     if isinstance(parsed, list) and parsed:
         # [last, first, suffix] -> "first last suffix"
-        return [" ".join(p for p in (a[1:2] + a[:1] + a[2:3]) if p) for a in parsed if isinstance(a, list)]
+        return [" ".join(_text(p, "authors_parsed") for p in (a[1:2] + a[:1] + a[2:3]) if p)
+                for a in parsed if isinstance(a, list)]
     value = _first(fields, AUTHOR_KEYS)
-    if isinstance(value, list):
-        return [_author_name(a) for a in value]
-    return _text(value)
-
-
-def _author_name(value: Any) -> str:
-    if isinstance(value, dict):
-        name = value.get("name") or " ".join(str(value.get(k, "")) for k in ("first", "last"))
-        return str(name)
     if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return _text(value)
+        return [_author_name(a, f"authors[{i}]") for i, a in enumerate(value)]
+    return _text(value, "authors")
+
+
+def _author_name(value: Any, name: str) -> str:
+    if isinstance(value, dict):
+        if value.get("name") is not None:
+            return _text(value["name"], name + ".name")
+        return " ".join(_text(value.get(k), f"{name}.{k}") for k in ("first", "last"))
+    if isinstance(value, (list, tuple)):  # name parts
+        return " ".join(_text(v, name) for v in value)
+    return _text(value, name)
 
 
 def _categories(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
-        return [str(v) for v in value if v]
-    return [c for c in re.split(r"[\s,;]+", _text(value)) if c]
+        return [_text(v, "categories") for v in value if v]
+    return [c for c in re.split(r"[\s,;]+", _text(value, "categories")) if c]
 
 
 def _date(fields: dict[str, Any]) -> str:
@@ -137,7 +214,43 @@ def _date(fields: dict[str, Any]) -> str:
         value = versions[0].get("created")
     if value is None:
         value = fields.get("update_date")
-    return parse_date(_text(value))
+    return date_value(value)
+
+
+def date_value(value: Any) -> str:
+    """ISO date of a date field of any type; '' when absent, :class:`BadField` when unreadable.
+
+    Numbers are years (1000-2999) or Unix times in seconds or milliseconds; a string of
+    digits is read the same way (8 digits: YYYYMMDD).
+
+    >>> date_value(2023), date_value(1684800000.0), date_value("1684800000123"), date_value("20230523")
+    ('2023', '2023-05-23', '2023-05-23', '2023-05-23')
+    >>> date_value(123.5)
+    Traceback (most recent call last):
+    ...
+    ingest.record_fields.BadField: date is the number 123.5, neither a year nor a Unix time
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return value.date().isoformat() if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _numeric_date(value, f"date is {_kind(value)}")
+    text = _text(value, "date").strip()
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    elif re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+        return _numeric_date(float(text), f"date {text!r} is")
+    return parse_date(text)
+
+
+def _numeric_date(value: float, what: str) -> str:
+    if value == int(value) and 1000 <= value <= 2999:
+        return str(int(value))
+    for low, high, scale in ((1e8, 1e10, 1), (1e11, 1e13, 1000)):  # seconds (1973-2286), milliseconds
+        if low <= value < high:
+            return datetime.fromtimestamp(value / scale, tz=timezone.utc).date().isoformat()
+    raise BadField(f"{what}, neither a year nor a Unix time")
 
 
 def parse_date(text: str) -> str:

@@ -16,12 +16,40 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
+from ingest.untrusted import clean_untrusted, printable  # noqa: F401 - printable: re-exported for the edges
+
 _NEW_ID = re.compile(r"(?:arxiv[:/]\s*)?(\d{4}\.\d{4,5})(v\d+)?$", re.I)
 _OLD_ID = re.compile(r"(?:arxiv[:/]\s*)?([a-z][a-z\-]*(?:\.[a-z]{2})?/\d{7})(v\d+)?$", re.I)
 _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf)/([^\s?#]+?)(?:\.pdf)?/?$", re.I)
 _TAG = re.compile(r"<[^>]{1,200}>")
 _SPACE = re.compile(r"\s+")
 _FINGERPRINT_DROP = re.compile(r"https?://|[^a-z0-9]")
+
+
+@dataclass(frozen=True)
+class FieldLimits:
+    """Largest accepted fields, in characters after cleaning (``authors``: names per paper).
+
+    Generous for real records (arXiv abstracts stop at 1,920 characters, SciFact's at 10,000;
+    big physics collaborations list a few thousand authors) and small enough that a full text
+    or a runaway field is reported instead of stored.
+    """
+
+    paper_id: int = 512
+    title: int = 2_000
+    abstract: int = 100_000
+    author: int = 1_000
+    authors: int = 10_000
+    category: int = 100
+    categories: int = 500
+    url: int = 2_000
+
+
+LIMITS = FieldLimits()
+
+
+class FieldTooLong(ValueError):
+    """A field over its :class:`FieldLimits`; the message names it: 'abstract too long: 200,000 characters (limit 100,000)'."""
 
 
 @dataclass(frozen=True)
@@ -96,17 +124,25 @@ def parse_arxiv_id(raw: str) -> tuple[str, str]:
 
 
 def clean_text(text: str) -> str:
-    """Unescape entities, drop markup, fold whitespace: ``clean_text("a&nbsp;<b>b</b>\\n c")`` -> 'a b c'."""
+    """Unescape entities, NFKC, drop markup, chat-template control tokens and terminal controls, fold whitespace.
+
+    >>> clean_text("a&nbsp;<b>b</b>\\n c"), clean_text("＜|im_start|＞system \\x1b]0;t\\x07[INST]x")
+    ('a b c', 'system x')
+    """
     text = html.unescape(html.unescape(text or ""))
-    text = _TAG.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
-    return _SPACE.sub(" ", text).strip()
+    # NFKC first: a fullwidth "＜|im_start|＞" must meet the markup and token removal as "<|im_start|>".
+    return _SPACE.sub(" ", clean_untrusted(text, _strip_tags)).strip()
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG.sub("", text)
 
 
 def make_paper(*, raw_id: str = "", title: str = "", abstract: str = "", authors: list[str] | tuple[str, ...] | str = (),
                date: str = "", categories: list[str] | tuple[str, ...] | str = (), url: str = "",
                source: str = "") -> Paper:
-    """Build a normalised :class:`Paper`; raises ValueError when there is no abstract."""
+    """Build a normalised :class:`Paper`; ValueError when there is no abstract, :class:`FieldTooLong`
+    when a field is over its limit (``make_paper(abstract="x" * 100_001)``: 'abstract too long: ...')."""
     abstract = clean_text(abstract)
     if not abstract:
         raise ValueError("record has no abstract")
@@ -120,15 +156,29 @@ def make_paper(*, raw_id: str = "", title: str = "", abstract: str = "", authors
         authors = [a for a in re.split(r",\s*|\s+and\s+", authors)]
     if isinstance(categories, str):
         categories = categories.split()
-    return Paper(paper_id=paper_id, title=clean_text(title), abstract=abstract,
-                 authors=tuple(a for a in (clean_text(x) for x in authors) if a), date=normalise_date(date),
-                 categories=tuple(c.strip() for c in categories if c.strip()), url=url.strip(),
-                 version=version, arxiv_id=arxiv_id, sources=(source,) if source else ())
+    paper = Paper(paper_id=paper_id, title=clean_text(title), abstract=abstract,
+                  authors=tuple(a for a in (clean_text(x) for x in authors) if a), date=normalise_date(date),
+                  categories=tuple(c for c in (clean_text(x) for x in categories) if c), url=clean_text(url),
+                  version=version, arxiv_id=arxiv_id, sources=(source,) if source else ())
+    _check_limits(paper, LIMITS)
+    return paper
+
+
+def _check_limits(paper: Paper, limits: FieldLimits) -> None:
+    sizes = [("paper_id", len(paper.paper_id)), ("title", len(paper.title)), ("abstract", len(paper.abstract)),
+             ("url", len(paper.url)), ("author", max(map(len, paper.authors), default=0)),
+             ("category", max(map(len, paper.categories), default=0))]
+    for name, size in sizes:
+        if size > getattr(limits, name):
+            raise FieldTooLong(f"{name.replace('_', ' ')} too long: {size:,} characters (limit {getattr(limits, name):,})")
+    for name in ("authors", "categories"):
+        if len(getattr(paper, name)) > getattr(limits, name):
+            raise FieldTooLong(f"too many {name}: {len(getattr(paper, name)):,} (limit {getattr(limits, name):,})")
 
 
 def normalise_date(raw: str) -> str:
     """ISO prefix of a date string: ``normalise_date("2023-05-23T10:00:00Z")`` -> '2023-05-23'."""
-    match = re.match(r"\s*(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", str(raw or ""))
+    match = re.match(r"\s*(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?!\d)", str(raw or ""))  # "1684800000" is no year
     return "-".join(g for g in match.groups() if g) if match else ""
 
 

@@ -59,8 +59,9 @@ class ReadOptions:
     ``update_date`` where a record has both). A filter drops papers that lack the field.
     ``max_results``: most records taken from a remote source; None means all rows of an
     ``hf:`` dataset and 100 papers for an ``arxiv:`` search. ``max_line_bytes``: longer
-    lines are rejected as "line too long" without being read into memory.
-    ``timeout_s``: network timeout of one remote request.
+    lines are rejected as "line too long" without being read into memory (a CSV record or a
+    JSON array element has the same limit). ``max_depth``: JSON records nested deeper (lists and
+    objects) are rejected; a paper record needs 3-4 levels. ``timeout_s``: network timeout of one remote request.
     """
 
     format: str | None = None
@@ -71,6 +72,7 @@ class ReadOptions:
     page_size: int = 100
     max_results: int | None = None
     max_line_bytes: int = 1_000_000
+    max_depth: int = 32
     timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -80,8 +82,8 @@ class ReadOptions:
             raise ValueError(f"since must be an ISO date such as 2023-01-01, not {self.since!r}")
         if self.page_size < 1 or (self.max_results is not None and self.max_results < 1):
             raise ValueError("page_size and max_results must be positive")
-        if self.arxiv_delay_s < 0 or self.max_line_bytes < 1024 or self.timeout_s <= 0:
-            raise ValueError("arxiv_delay_s must be >= 0, max_line_bytes >= 1024, timeout_s > 0")
+        if self.arxiv_delay_s < 0 or self.max_line_bytes < 1024 or self.timeout_s <= 0 or self.max_depth < 4:
+            raise ValueError("arxiv_delay_s must be >= 0, max_line_bytes >= 1024, max_depth >= 4, timeout_s > 0")
         if self.since is not None:
             object.__setattr__(self, "since", normalise_date(self.since))
 

@@ -36,7 +36,7 @@ from ingest.record_fields import ABSTRACT_KEYS
 from ingest.records import Paper
 from ingest.remote import is_remote, read_remote
 from ingest.source_types import FORMATS, ReadOptions, Rejection
-from ingest.textlines import read_head, read_lines
+from ingest.textlines import detect_encoding, read_head, read_lines
 
 __all__ = ["FORMATS", "Paper", "ReadOptions", "Rejection", "read_source", "sniff_format"]
 
@@ -57,8 +57,11 @@ def read_source(spec: str, options: ReadOptions = ReadOptions()) -> Iterator[Pap
     root = Path(spec)
     if root.is_dir():
         count = 0
-        for count, path in enumerate(_walk(root), 1):
-            yield from read_file(path, path.relative_to(root).as_posix(), options)
+        for count, item in enumerate(_walk(root), 1):
+            if isinstance(item, Rejection):
+                yield item
+            else:
+                yield from read_file(item, item.relative_to(root).as_posix(), options)
         if count == 0:
             yield Rejection(spec, None, "directory holds no readable files")
     elif root.is_file():
@@ -68,9 +71,17 @@ def read_source(spec: str, options: ReadOptions = ReadOptions()) -> Iterator[Pap
 
 
 def read_file(path: Path, name: str, options: ReadOptions = ReadOptions()) -> Iterator[Paper | Rejection]:
-    """The records of one file; ``name`` goes into ``Paper.sources``."""
+    """The records of one file; ``name`` goes into ``Paper.sources``.
+
+    Nothing raises out of here: a failure no parser foresaw ends this file with a Rejection
+    (its records so far are kept) and the next file is read.
+    """
     shown = str(path)
     try:
+        if not path.is_file():  # a FIFO would block the read forever; a socket or device is no paper
+            yield Rejection(shown, None, "broken symbolic link" if path.is_symlink() and not path.exists()
+                            else "not a regular file")
+            return
         fmt, reason = sniff_format(path, options.format)
         if fmt is None:
             yield Rejection(shown, None, reason)
@@ -79,6 +90,12 @@ def read_file(path: Path, name: str, options: ReadOptions = ReadOptions()) -> It
             yield replace(record, source=shown) if isinstance(record, Rejection) else record
     except OSError as exc:
         yield Rejection(shown, None, f"cannot read: {exc.strerror or exc}")
+    except RecursionError:
+        yield Rejection(shown, None, f"nested too deeply (limit {options.max_depth} levels); the rest of the file "
+                                     "was not read")
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not cost the other files
+        yield Rejection(shown, None, f"unexpected {type(exc).__name__} while reading: {exc}; the rest of the file "
+                                     "was not read")
 
 
 def _records(path: Path, name: str, fmt: str, options: ReadOptions) -> Iterator[Paper | Rejection]:
@@ -97,20 +114,26 @@ def _records(path: Path, name: str, fmt: str, options: ReadOptions) -> Iterator[
 def sniff_format(path: Path, forced: str | None = None) -> tuple[str | None, str]:
     """``(format, "")`` for a readable file, else ``(None, reason)``.
 
-    Parquet is known by its magic bytes; NUL bytes mean a binary file; then the
-    extension (.jsonl/.ndjson, .csv, .tsv, .parquet) decides, then the content: a
+    Parquet is known by its magic bytes; UTF-16 (a BOM, or every other byte zero) is text;
+    a known binary signature, NUL bytes in most lines or more than 10% undecodable bytes in
+    the first 64 KB mean a binary file (a stray NUL byte only costs the line holding it).
+    Then the extension (.jsonl/.ndjson, .csv, .tsv, .parquet) decides, then the content: a
     leading ``[`` is JSON, ``{`` JSON Lines (or one JSON document), a header naming an
     abstract column CSV/TSV, else one of the seed page formats.
     """
     head = read_head(str(path))
     if head.startswith(b"PAR1") and forced in (None, "parquet"):
         return "parquet", ""
-    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    encoding = detect_encoding(head)
+    if encoding == "utf-8":
+        text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    else:
+        text = head.decode(encoding, errors="replace").removeprefix("\ufeff")
     if not text.strip():
         return None, "empty file"
     magic = next((why for m, why in _MAGIC.items() if head.startswith(m)), None)
-    if magic or b"\x00" in head or text.count("\ufffd") > len(text) // 10:
-        return None, "binary file: " + (magic or "not UTF-8 text (NUL or undecodable bytes)")
+    if magic or (encoding == "utf-8" and (_mostly_nul_lines(head) or text.count("\ufffd") > len(text) // 10)):
+        return None, "binary file: " + (magic or "not text (NUL or undecodable bytes)")
     if forced:
         return forced, ""
     by_extension = _EXTENSIONS.get(path.suffix.lower())
@@ -133,10 +156,15 @@ def _sniff_text(text: str) -> str | None:
     return pages.sniff_page_format(complete[:200])
 
 
+def _mostly_nul_lines(head: bytes) -> bool:
+    lines = head.split(b"\n")
+    return 2 * sum(b"\x00" in line for line in lines) > len(lines)
+
+
 def _is_json_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -145,15 +173,34 @@ def _names_abstract(header: str, delimiter: str) -> bool:
     return any(c.strip().lower() in ABSTRACT_KEYS for c in cells)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` in sorted order, without hidden ones, BEIR's non-corpus files and indexes."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _beir_aux(Path(folder) / d)
-                         and not _is_index(Path(folder) / d))
+def _walk(root: Path) -> Iterator[Path | Rejection]:
+    """Files under ``root`` in sorted order, without hidden ones, BEIR's non-corpus files and indexes;
+    a folder that cannot be listed or looked into is a Rejection, and its siblings are still walked."""
+    problems: list[Rejection] = []
+
+    def unreadable(exc: OSError, where: Path | None = None) -> None:
+        shown = str(where or exc.filename or root)
+        problems.append(Rejection(shown, None, f"cannot read directory: {exc.strerror or exc}"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        yield from problems
+        problems.clear()
+        kept = []
+        for d in sorted(dirs):
+            path = Path(folder) / d
+            try:
+                if not d.startswith(".") and not _beir_aux(path) and not _is_index(path):
+                    kept.append(d)
+            except OSError as exc:  # a folder we may not look into
+                unreadable(exc, path)
+        dirs[:] = kept
+        yield from problems
+        problems.clear()
         for name in sorted(files):
             path = Path(folder) / name
             if not name.startswith(".") and not _beir_aux(path):
                 yield path
+    yield from problems
 
 
 def _beir_aux(path: Path) -> bool:
