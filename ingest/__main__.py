@@ -4,6 +4,8 @@
     python -m ingest snapshot.json --category cs.CL --since 2023-01-01 --index idx
     python -m ingest "arxiv:retrieval augmented generation" --max-results 50
     python -m ingest --stats --json
+    python -m ingest --list [--json]                     # every paper: name, id, year, source, chunks
+    python -m ingest --enrich                            # titles, authors, dates, links from arXiv
     python -m ingest --rechunk                           # after the chunker or embedding window changed
 
 The only place (with ``app.py``) that reads environment variables and flags; every
@@ -63,7 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary; rejections and errors only")
     parser.add_argument("--stats", action="store_true",
                         help="print the index's paper and chunk counts, embedding model and sources, then exit")
-    parser.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    parser.add_argument("--json", action="store_true", help="with --stats or --list: print JSON")
+    parser.add_argument("--list", action="store_true",
+                        help="print every indexed paper (name, id, year, source file, chunks) and the totals, then exit")
+    parser.add_argument("--enrich", action="store_true",
+                        help="look up papers without a title or arXiv id on the arXiv API (by id, else by their text; "
+                             "only confident matches) and fill in title, authors, date, categories and link, then exit")
+    parser.add_argument("--no-enrich", action="store_true",
+                        help="do not look up new papers without a title or arXiv id on arXiv after an ingest "
+                             "(done by default when the arXiv API can be reached)")
+    parser.add_argument("--arxiv-url", default=os.environ.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
     parser.add_argument("--rechunk", action="store_true",
                         help="re-cut and re-embed every paper already in the index with today's chunker, then exit")
     return parser
@@ -74,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.stats or args.rechunk:
-            if args.sources or (args.stats and args.rechunk):
-                parser.error("--stats and --rechunk take no SOURCE, and go alone")
-            return _stats(args) if args.stats else _rechunk(args)
+        actions = [name for name in ("stats", "rechunk", "list", "enrich") if getattr(args, name)]
+        if actions:
+            if args.sources or len(actions) > 1:
+                parser.error("--stats, --list, --enrich and --rechunk take no SOURCE, and go alone")
+            return {"stats": _stats, "rechunk": _rechunk, "list": _list, "enrich": _enrich}[actions[0]](args)
         if args.json:
-            parser.error("--json goes with --stats")
+            parser.error("--json goes with --stats or --list")
         if not args.sources:
             parser.error("give at least one SOURCE (or --stats)")
         return _ingest(args)
@@ -119,8 +131,37 @@ def _stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _list(args: argparse.Namespace) -> int:
+    from ingest.library import format_rows, read_library
+    from ingest.store import Store
+
+    library = read_library(Store.open_existing(_store_config(args)))
+    print(json.dumps(library.to_json(), indent=2, ensure_ascii=False) if args.json else format_rows(library))
+    return EXIT_OK
+
+
+def _read_options(args: argparse.Namespace, **extra) -> ReadOptions:
+    return ReadOptions(**({"arxiv_base_url": args.arxiv_url} if args.arxiv_url else {}), **extra)
+
+
+def _enrich(args: argparse.Namespace, papers=None, store=None, embedder=None) -> int:
+    """Look up papers without a title or id on arXiv: all of the index (--enrich), or ``papers`` after an ingest."""
+    from ingest.enrich import enrich
+    from ingest.store import Store
+    from models.embedder import Embedder
+
+    store = store or Store.open_existing(_store_config(args))
+    model = store.meta.model
+    report = enrich(store, embedder or (lambda: Embedder(EmbedderConfig(model=model))), papers, _read_options(args))
+    if report.looked_up and not args.quiet:
+        print(report.summary(), file=sys.stderr)
+    return EXIT_REJECTED if report.offline and args.enrich else EXIT_OK
+
+
 def _ingest(args: argparse.Namespace) -> int:
+    from ingest.enrich import needs_enrichment
     from ingest.pipeline import ingest
+    from ingest.progress import estimate_total
     from ingest.remote import is_remote
     from ingest.store import Store
     from models.embedder import Embedder
@@ -128,12 +169,19 @@ def _ingest(args: argparse.Namespace) -> int:
     missing = [s for s in args.sources if not is_remote(s) and not os.path.exists(s)]
     if missing:
         raise PaperChatError(f"no such file or directory: {', '.join(missing)}")
-    options = IngestOptions(read=ReadOptions(format=args.format, category=args.category, since=args.since,
-                                             max_results=args.max_results), batch_size=args.batch_size)
+    read = _read_options(args, format=args.format, category=args.category, since=args.since,
+                         max_results=args.max_results)
+    options = IngestOptions(read=read, batch_size=args.batch_size)
     embedder = Embedder(EmbedderConfig(model=args.model))
     store = Store.open(_store_config(args), embedder.name, embedder.dim)
-    with _Progress(enabled=not args.quiet) as progress:
+    before = None if args.no_enrich else set(store.paper_ids())
+    total = estimate_total(args.sources, read) if not args.quiet else None
+    with _Progress(enabled=not args.quiet, total=total.count if total else None) as progress:
         report = ingest(args.sources, store, embedder, options, progress=progress)
+    if before is not None:  # the papers this run added that lack a title or id: look them up on arXiv
+        added = [p for p in store.get_papers(sorted(set(store.paper_ids()) - before)).values() if needs_enrichment(p)]
+        if added:
+            _enrich(args, added, store, embedder)
     _print_report(report, quiet=args.quiet)
     if report.stale_note and not args.quiet:
         print(report.stale_note, file=sys.stderr)
@@ -163,14 +211,18 @@ def _print_report(report: IngestReport, quiet: bool) -> None:
 
 
 class _Progress:
-    """A tqdm bar on a terminal, a line every few seconds otherwise, nothing when disabled."""
+    """A tqdm bar on a terminal (done/total, rate, time left), a line every few seconds otherwise, nothing when
+    disabled. ``total``: records the sources hold (None: unknown, the bar then counts without a total)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, total: int | None = None):
+        from ingest.progress import ProgressMeter
+
         self.enabled, self.bar, self.last_line = enabled, None, 0.0
+        self.meter = ProgressMeter(total)
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(desc="ingest", unit=" papers", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(desc="ingest", total=total, unit=" papers", file=sys.stderr, dynamic_ncols=True)
 
     def __enter__(self) -> "_Progress":
         return self
@@ -180,12 +232,13 @@ class _Progress:
             self.bar.close()
 
     def __call__(self, progress: IngestProgress) -> None:
+        done = progress.papers_parsed + progress.rejected  # records read: the pre-count counts both
         if self.bar is not None:
-            self.bar.update(progress.papers_parsed - self.bar.n)
+            self.bar.update(done - self.bar.n)
             self.bar.set_postfix(chunks_embedded=progress.chunks_embedded, rejected=progress.rejected, refresh=False)
         elif self.enabled and time.monotonic() - self.last_line >= _LOG_EVERY_S:
             self.last_line = time.monotonic()
-            print(f"ingest: {progress.papers_parsed} papers parsed, {progress.chunks_embedded} chunks embedded, "
+            print(f"ingest: {self.meter.line(done)}, {progress.chunks_embedded} chunks embedded, "
                   f"{progress.rejected} rejected", file=sys.stderr, flush=True)
 
 

@@ -17,9 +17,10 @@ refuses, or an id it does not know, is a Rejection.
 from __future__ import annotations
 
 import re
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ingest.http_fetch import fetch, limiter_for
 from ingest.records import Paper, make_paper, parse_arxiv_id
@@ -63,6 +64,27 @@ def arxiv_query(text: str) -> str:
     if _FIELD_SYNTAX.search(text):
         return text
     return " AND ".join(f"all:{word}" for word in re.findall(r"[^\s\"']+", text))
+
+
+def lookup_ids(ids: list[str], options: ReadOptions) -> list[Paper]:
+    """The arXiv records of ``ids`` (unknown ids are left out); raises UnavailableError when offline."""
+    return [r for r in _read_ids("arxiv:lookup", ids, options) if isinstance(r, Paper)]
+
+
+def search_papers(query: str, max_results: int, options: ReadOptions) -> list[Paper]:
+    """One page of results of an arXiv ``search_query`` (its own syntax); [] when the API refuses it."""
+    _, records = _fetch_page("arxiv:search", {"search_query": query, "start": 0, "max_results": max_results}, options)
+    return [r for r, _ in records if isinstance(r, Paper)]
+
+
+def arxiv_reachable(options: ReadOptions, timeout_s: float = 3.0) -> str:
+    """'' when the arXiv API's host accepts a connection, else why not (one try, no retries: offline says so at once)."""
+    url = urlsplit(options.arxiv_base_url)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout_s):
+            return ""
+    except OSError as exc:  # DNS failure, refused, no route, timeout
+        return f"the arXiv API at {options.arxiv_base_url} cannot be reached ({exc.strerror or exc})"
 
 
 def _read_ids(spec: str, ids: list[str], options: ReadOptions) -> Iterator[Paper | Rejection]:

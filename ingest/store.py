@@ -193,6 +193,27 @@ class Store:
         if merged != self.meta.sources:
             self._write_meta(replace(self.meta, sources=merged))
 
+    def update_metadata(self, papers: Sequence[Paper]) -> None:
+        """Rewrite the rows of existing ``papers`` where only provenance changed (their text and chunks did not)."""
+        for start in range(0, len(papers), self._max_batch):
+            part = papers[start:start + self._max_batch]
+            self._papers.update(ids=[p.paper_id for p in part], metadatas=[_paper_meta(p) for p in part])
+        self._write_meta(replace(self.meta, generation=self.meta.generation + 1))
+
+    def remove_sources(self, sources: Sequence[str]) -> None:
+        """Drop ``sources`` from the index's source list (after their papers were removed)."""
+        kept = tuple(s for s in self.meta.sources if s not in set(sources))
+        if kept != self.meta.sources:
+            self._write_meta(replace(self.meta, sources=kept))
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks stored per paper id, read from chunk metadata only (no text, no vectors)."""
+        counts: dict[str, int] = {}
+        for _, _, metas in self._pages(self._chunks, None, ["metadatas"]):
+            for meta in metas:
+                counts[meta["paper_id"]] = counts.get(meta["paper_id"], 0) + 1
+        return counts
+
     def set_chunker(self, fingerprint: str) -> None:
         """Record how every chunk in the index was cut (after a first ingest or a re-chunk)."""
         if fingerprint != self.meta.chunker:
