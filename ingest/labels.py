@@ -43,7 +43,7 @@ def _intro(verbs: str) -> re.Pattern:
 
 
 _INTRO_NAME, _INTRO_TOPIC = _intro(_NAME_VERBS), _intro(_TOPIC_VERBS)
-_NAMED = re.compile(r"\b(?:called|named|dubbed|termed|coined|(?:we|which we)\s+(?:call|name|term|dub|refer to as))\s+"
+_NAMED = re.compile(r"\b(?:called|named|dubbed|termed|coined|(?:[Ww]e|which we)\s+(?:call|name|term|dub|refer to as))\s+"
                     r"(?:it\s+|them\s+|as\s+)?")
 _OURS = re.compile(r"\b[Oo]ur (?:proposed |new |novel )?(?:model|method|approach|framework|system|dataset|benchmark|"
                    r"algorithm|technique|architecture|agent|tool)s?,?\s+")
