@@ -285,13 +285,14 @@ def _object_phrase(rest: str) -> str:
 
 def _frequent_phrase(text: str) -> str:
     """The most repeated two- or three-word content phrase (ties: the earliest), or ''."""
-    words = [w for w in _WORD.findall(text) if len(w) >= 3 or _coined(w)]
+    words = _WORD.findall(text)
     counts: Counter[tuple[str, ...]] = Counter()
     first: dict[tuple[str, ...], int] = {}
     for n in (3, 2):
         for i in range(len(words) - n + 1):
             gram = tuple(w.lower() for w in words[i:i + n])
-            if gram[0] in _STOP or gram[-1] in _STOP or any(g in _BREAK for g in gram):
+            if gram[0] in _STOP or gram[-1] in _STOP or any(g in _BREAK for g in gram) or any(
+                    len(w) < 3 and not _coined(w) for w in words[i:i + n]):
                 continue
             counts[gram] += 1
             first.setdefault(gram, i)
