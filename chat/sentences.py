@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 
 from chat.text import STOP_WORDS, tokenize
+from ingest.labels import derive_label
 
 _ABBREVIATIONS = {
     "e.g", "i.e", "et al", "al", "fig", "figs", "eq", "eqs", "vs", "cf", "approx", "no", "nos", "ref", "refs",
@@ -76,13 +77,13 @@ def jaccard(a: Iterable[str], b: Iterable[str]) -> float:
 
 
 def display_title(title: str, abstract: str, paper_id: str = "", words_max: int = 12) -> str:
-    """The title, or for untitled papers the opening words of the abstract followed by an ellipsis."""
-    if title.strip():
-        return title.strip()
-    opening = abstract.split()
-    if not opening:
-        return paper_id
-    return " ".join(opening[:words_max]) + ("\u2026" if len(opening) > words_max else "")
+    """The title, or for an untitled paper the name derived from its abstract (``ingest.labels``: the
+    method or model it introduces, else a short topic phrase), else the id.
+
+    >>> display_title("", "We present QLoRA, an efficient finetuning approach.", "doc-1")
+    'QLoRA'
+    """
+    return title.strip() or derive_label(abstract) or paper_id
 
 
 def shorten(text: str, max_chars: int) -> str:
