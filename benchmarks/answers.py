@@ -1,23 +1,22 @@
-"""Quality of the full answer path: is the right paper cited, are citations valid and supported, does it abstain?
+"""Quality of the full answer path, per mode and model: ``python -m benchmarks.answers``.
 
-Questions come from a BEIR-layout dataset (``--beir DIR``: its corpus is ingested into the
-cached index that ``benchmarks.retrieval`` uses) or from a JSON-lines file
-(``--questions FILE``: ``{"question", "paper_id"}`` rows over the seed corpus, ``paper_id``
-null for a question the papers do not cover). ``--ood FILE`` adds out-of-domain questions,
-one per line, which should all be abstained on.
+Questions come from our own set over the sample papers (``--questions FILE``: JSON lines of
+``{"question", "papers", "facts", "kind"}``, see benchmarks/DATA.md; the older
+``{"question", "paper_id"}`` rows work too) or from a BEIR-layout dataset (``--beir DIR``: its
+corpus is ingested into a cached index; with PubMedQA and a model, the yes/no/maybe decision
+the answer opens with is scored against the dataset's). ``--ood FILE`` adds questions the
+papers do not cover (one per line), which should be abstained on. Every answer is dumped
+(``--dump FILE``, one :class:`benchmarks.answer_metrics.Record` per line) and scored from
+its text by benchmarks/answer_metrics.py; ``--score FILE`` scores a dump again, e.g. one
+written by an older version of the code.
 
-    python -m benchmarks.answers --beir ../shared/data/pubmedqa --split train --ood benchmarks/ood_questions.txt
-    python -m benchmarks.answers --questions benchmarks/seed_questions.jsonl --ood benchmarks/ood_questions.txt
+    python -m benchmarks.answers --questions benchmarks/answer_questions.jsonl --model none
+    python -m benchmarks.answers --questions benchmarks/answer_questions.jsonl --model $(python -m benchmarks.models qwen-0.5b --path)
+    python -m benchmarks.answers --beir ../shared/data/pubmedqa --model MODEL --limit 100 --decisions
+    python -m benchmarks.answers --score run.jsonl --audit 20
 
-Reported: gold paper cited (share of in-domain questions), gold retrieved, citation validity
-before the checker (share of the model's markers that map to a retrieved source) and after
-it (always 1.0 by construction, measured anyway), invalid markers removed, unsupported
-sentences (share of checked sentences), abstention in-domain and out-of-domain, seconds per answer.
-
->>> r = QuestionResult("q", ("a",), ("a", "b"), ("a",), False, 2, 1, 1, 1, 0, 3, 1.5)
->>> report = summarise("demo", "train", "extractive", "", [r], [])
->>> report.gold_cited, report.citation_validity_raw, report.citation_validity
-(1.0, 0.5, 1.0)
+>>> decision("Yes, it improves arithmetic [1]."), decision("No. The trial found no effect [2]."), decision("It may help.")
+('yes', 'no', '')
 """
 
 from __future__ import annotations
@@ -26,101 +25,51 @@ import argparse
 import hashlib
 import json
 import os
-import statistics
+import random
+import re
 import sys
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from chat.citations import parse_markers
+from benchmarks.answer_metrics import Record, Scores, score
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
 
 @dataclass(frozen=True)
-class QuestionResult:
+class Question:
     question: str
-    gold: tuple[str, ...]  # empty: out of domain (should abstain)
-    retrieved: tuple[str, ...]
-    cited: tuple[str, ...]
-    abstained: bool
-    markers: int  # citation numbers the model wrote
-    removed: int  # of those, numbers mapping to no source
-    final_markers: int  # citation numbers in the checked answer
-    final_valid: int  # of those, numbers mapping to a listed citation
-    unsupported: int
-    checked: int  # sentences the checker looked at
-    seconds: float
+    papers: tuple[str, ...]  # empty: the papers do not cover it
+    facts: tuple[str, ...] = ()
+    kind: str = ""
+    decision: str = ""  # PubMedQA's yes / no / maybe
 
 
-@dataclass(frozen=True)
-class AnswersReport:
-    dataset: str
-    split: str
-    mode: str
-    model: str
-    questions: int
-    ood_questions: int
-    gold_cited: float
-    gold_cited_answered: float  # among in-domain questions that were answered
-    gold_retrieved: float
-    citation_validity_raw: float
-    citation_validity: float
-    invalid_markers_removed: int
-    markers: int
-    unsupported_rate: float
-    abstention_in_domain: float
-    abstention_ood: float
-    seconds_per_answer: float
-    seconds_p50: float
-
-    def to_json(self) -> dict:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
-
-    def table(self) -> str:
-        rows = [f"{self.dataset} ({self.split}): {self.questions} questions + {self.ood_questions} out-of-domain, "
-                f"mode {self.mode}{' ' + self.model if self.model else ''}"]
-        for key, value in self.to_json().items():
-            if key not in ("dataset", "split", "mode", "model", "questions", "ood_questions"):
-                rows.append(f"  {key:<24} {value}")
-        return "\n".join(rows)
+def decision(answer: str) -> str:
+    """The yes/no/maybe an answer opens with ('' when it opens with neither)."""
+    body = "\n".join(line for line in answer.splitlines() if not line.rstrip().endswith(":")).strip().lower()
+    match = re.match(r"^(yes|no|maybe|possibly|unclear|it is unclear|partly|partially)\b", body)
+    if not match:
+        return ""
+    return {"possibly": "maybe", "unclear": "maybe", "it is unclear": "maybe", "partly": "maybe",
+            "partially": "maybe"}.get(match.group(1), match.group(1))
 
 
-def _rate(part: float, whole: float, empty: float = 0.0) -> float:
-    return part / whole if whole else empty
-
-
-def summarise(dataset: str, split: str, mode: str, model: str, results: Sequence[QuestionResult],
-              ood: Sequence[QuestionResult]) -> AnswersReport:
-    """Aggregate per-question results into the report."""
-    answered = [r for r in results if not r.abstained]
-    everything = list(results) + list(ood)
-    markers = sum(r.markers for r in everything)
-    final = sum(r.final_markers for r in everything)
-    seconds = [r.seconds for r in everything] or [0.0]
-    return AnswersReport(
-        dataset, split, mode, model, len(results), len(ood),
-        gold_cited=_rate(sum(bool(set(r.gold) & set(r.cited)) for r in results), len(results)),
-        gold_cited_answered=_rate(sum(bool(set(r.gold) & set(r.cited)) for r in answered), len(answered)),
-        gold_retrieved=_rate(sum(bool(set(r.gold) & set(r.retrieved)) for r in results), len(results)),
-        citation_validity_raw=_rate(markers - sum(r.removed for r in everything), markers, 1.0),
-        citation_validity=_rate(sum(r.final_valid for r in everything), final, 1.0),
-        invalid_markers_removed=sum(r.removed for r in everything), markers=markers,
-        unsupported_rate=_rate(sum(r.unsupported for r in everything), sum(r.checked for r in everything)),
-        abstention_in_domain=_rate(sum(r.abstained for r in results), len(results)),
-        abstention_ood=_rate(sum(r.abstained for r in ood), len(ood)),
-        seconds_per_answer=statistics.fmean(seconds), seconds_p50=statistics.median(seconds))
-
-
-def answer_one(answerer, question: str, gold: Sequence[str], k: int) -> QuestionResult:
-    answer = answerer.ask(question, k=k)
-    numbers = [n for m in parse_markers(answer.answer) for n in m.numbers]
-    return QuestionResult(
-        question, tuple(gold), tuple(h.paper.paper_id for h in answer.retrieved),
-        tuple(c.paper_id for c in answer.citations), answer.abstained, answer.markers_total, answer.removed_markers,
-        len(numbers), sum(1 for n in numbers if 1 <= n <= len(answer.citations)), answer.unsupported,
-        len(answer.checks), answer.timings.get("total", 0.0))
+def answer_one(answerer, question: Question, k: int) -> Record:
+    """Answer ``question`` and keep what scoring needs (works with this code and with older Answerers)."""
+    answer = answerer.ask(question.question, k=k)
+    papers = {h.paper.paper_id: h.paper for h in answer.retrieved}
+    shown_ids = getattr(answer, "shown", None) or [h.paper.paper_id for h in answer.retrieved]
+    return Record(
+        question.question, question.papers, question.facts, question.kind, answer.mode,
+        answer.model or "", answer.answer,
+        tuple((c.paper_id, papers[c.paper_id].abstract if c.paper_id in papers else "") for c in answer.citations),
+        answer.abstained, getattr(answer, "fallback", ""), float(answer.timings.get("first_token", 0.0)),
+        float(answer.timings.get("total", 0.0)), os.getloadavg()[0], getattr(answer, "raw", "") or "",
+        tuple((pid, papers[pid].abstract) for pid in shown_ids if pid in papers))
 
 
 def beir_questions(directory: str, split: str, embedder, cache: str) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
@@ -142,23 +91,30 @@ def seed_index(embedder, cache: str, samples: str = str(ROOT / "data" / "samples
     from benchmarks.retrieval import cached_index
 
     digest = hashlib.sha1()
-    for name in sorted(os.listdir(samples)):
-        with open(os.path.join(samples, name), "rb") as fh:
-            digest.update(name.encode() + fh.read())
+    parsing = [ROOT / "ingest" / name for name in ("formats_pages.py", "repair.py", "records.py")]
+    for path in [Path(samples) / name for name in sorted(os.listdir(samples))] + parsing:
+        if path.is_file():  # the index is rebuilt when the samples or the code reading them change
+            digest.update(path.name.encode() + path.read_bytes())
     folder = os.path.join(cache, f"seeds-{digest.hexdigest()[:12]}-{embedder.name.replace('/', '_')}")
     cached_index([samples], embedder, folder)
     return os.path.join(folder, "index")
 
 
 def read_questions(path: str) -> list[tuple[str, tuple[str, ...]]]:
-    """JSON lines of {"question", "paper_id"} (paper_id null or a list allowed)."""
+    """JSON lines of {"question", "paper_id"} or {"question", "papers"} -> (question, gold paper ids)."""
+    return [(q.question, q.papers) for q in read_question_rows(path)]
+
+
+def read_question_rows(path: str) -> list[Question]:
+    """Our question files: {"question", "papers" | "paper_id", "facts", "kind"} per line."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
-                gold = row.get("paper_id") or ()
-                rows.append((row["question"], tuple([gold] if isinstance(gold, str) else gold)))
+                gold = row.get("papers") or row.get("paper_id") or ()
+                rows.append(Question(row["question"], tuple([gold] if isinstance(gold, str) else gold),
+                                     tuple(row.get("facts") or ()), row.get("kind", "")))
     return rows
 
 
@@ -167,37 +123,51 @@ def read_lines(path: str) -> list[str]:
         return [line.strip() for line in fh if line.strip() and not line.startswith("#")]
 
 
+def pubmedqa_decisions(directory: str) -> dict[str, str]:
+    """Question text -> the dataset's yes/no/maybe decision."""
+    with open(os.path.join(directory, "queries.jsonl"), encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return {r["text"]: (r.get("metadata") or {}).get("final_decision", "") for r in rows}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.answers", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--beir", help="BEIR-layout dataset directory")
-    source.add_argument("--questions", help="JSON lines of {question, paper_id} over --index (default: the seeds)")
+    source.add_argument("--questions", help="our question file (JSON lines) over --index (default: the samples)")
+    source.add_argument("--score", help="score a dump written by --dump instead of answering")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--index", help="index directory for --questions (default: the seed corpus, cached)")
-    parser.add_argument("--ood", help="out-of-domain questions, one per line")
-    parser.add_argument("--limit", type=int, help="answer at most this many in-domain questions")
-    parser.add_argument("--model", help="GGUF file or owner/repo:file.gguf (default: extractive)")
+    parser.add_argument("--index", help="index directory for --questions (default: the sample papers, cached)")
+    parser.add_argument("--ood", help="questions the papers do not cover, one per line")
+    parser.add_argument("--limit", type=int, help="answer at most this many questions")
+    parser.add_argument("--model", default="none", help="GGUF file or 'none' for extractive answers (default)")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: chosen by the model's config)")
+    parser.add_argument("--decisions", action="store_true", help="score yes/no/maybe (PubMedQA)")
     parser.add_argument("--index-cache", default=str(DEFAULT_CACHE))
-    parser.add_argument("--dump", help="write one JSON line per question here")
+    parser.add_argument("--dump", help="write one JSON line per answer here")
+    parser.add_argument("--audit", type=int, default=0, help="print this many random cited sentences to read")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        report = run(args)
-    except Exception as exc:  # the edge: a readable line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report.to_json()) if args.json else report.table())
+    started = time.perf_counter()
+    records = read_dump(args.score) if args.score else answer_all(args)
+    if args.dump and not args.score:
+        with open(args.dump, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+    report = report_for(records, args)
+    print(json.dumps(report, ensure_ascii=False) if args.json else table(report))
+    if args.audit:
+        print_audit(records, args.audit)
+    print(f"({len(records)} answers, {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.2f})")
     return 0
 
 
-def run(args: argparse.Namespace) -> AnswersReport:
+def answer_all(args: argparse.Namespace) -> list[Record]:
     from chat.setup import open_answerer
     from ingest.store import StoreConfig
     from models.embedder import Embedder
@@ -205,24 +175,69 @@ def run(args: argparse.Namespace) -> AnswersReport:
 
     embedder = Embedder()
     if args.beir:
-        index, questions = beir_questions(args.beir, args.split, embedder, args.index_cache)
-        name = os.path.basename(os.path.normpath(args.beir))
+        index, pairs = beir_questions(args.beir, args.split, embedder, args.index_cache)
+        decisions = pubmedqa_decisions(args.beir) if args.decisions else {}
+        questions = [Question(q, gold, decision=decisions.get(q, "")) for q, gold in pairs]
     else:
         index = args.index or seed_index(embedder, args.index_cache)
-        questions, name = read_questions(args.questions), os.path.basename(args.questions)
+        questions = read_question_rows(args.questions)
     questions = questions[:args.limit] if args.limit else questions
-    answerer = open_answerer(StoreConfig(path=index), model_spec=args.model, require_model=bool(args.model),
-                             llm_config=LLMConfig(n_ctx=args.n_ctx, n_threads=args.threads), must_exist=True)
-    results = [answer_one(answerer, q, gold, args.k) for q, gold in questions]
-    ood = [answer_one(answerer, q, (), args.k) for q in read_lines(args.ood)] if args.ood else []
-    in_domain = [r for r in results if r.gold]
-    uncovered = [r for r in results if not r.gold]  # e.g. seed questions the papers do not answer
-    if args.dump:
-        with open(args.dump, "w", encoding="utf-8") as fh:
-            for r in results + ood:
-                fh.write(json.dumps(asdict(r)) + "\n")
-    return summarise(name, args.split if args.beir else "-", answerer.mode,
-                     answerer.llm.name if answerer.llm else "", in_domain, uncovered + ood)
+    questions += [Question(q, ()) for q in (read_lines(args.ood) if args.ood else [])]
+    llm_config = LLMConfig(n_ctx=args.n_ctx, **({"n_threads": args.threads} if args.threads else {}))
+    answerer = open_answerer(StoreConfig(path=index), model_spec=args.model, require_model=args.model != "none",
+                             llm_config=llm_config, must_exist=True)
+    records = []
+    for i, question in enumerate(questions, 1):
+        record = answer_one(answerer, question, args.k)
+        records.append(_with_decision(record, question.decision))
+        print(f"  {i}/{len(questions)} {record.seconds:.1f}s load {record.load:.1f}", file=sys.stderr, flush=True)
+    return records
+
+
+def _with_decision(record: Record, gold: str) -> Record:
+    from dataclasses import replace
+
+    return replace(record, kind=f"decision:{gold}") if gold else record
+
+
+def read_dump(path: str) -> list[Record]:
+    with open(path, encoding="utf-8") as fh:
+        return [Record.from_json(json.loads(line)) for line in fh if line.strip()]
+
+
+def report_for(records: Sequence[Record], args: argparse.Namespace) -> dict:
+    """The scores, abstention on uncovered questions, and (PubMedQA) decision accuracy."""
+    from chat.sentences import SentenceVectors
+    from models.embedder import Embedder
+
+    scores: Scores = score(records, SentenceVectors(Embedder()))
+    uncovered = [r for r in records if not r.papers]
+    modes = sorted({r.model or "extractive" for r in records})
+    out = {"mode": ", ".join(modes), **scores.to_json(),
+           "abstained_uncovered": round(sum(r.abstained for r in uncovered) / len(uncovered), 4) if uncovered else None}
+    decided = [r for r in records if r.kind.startswith("decision:")]
+    if decided:
+        right = sum(decision(r.answer) == r.kind.split(":", 1)[1] for r in decided)
+        out["decision_accuracy"] = round(right / len(decided), 4)
+        out["decision_answered"] = round(sum(bool(decision(r.answer)) for r in decided) / len(decided), 4)
+    return out
+
+
+def table(report: dict) -> str:
+    return "\n".join(f"  {key:<22} {value}" for key, value in report.items())
+
+
+def print_audit(records: Sequence[Record], n: int, seed: int = 0) -> None:
+    """Random cited claims beside the sentence of the cited abstract they match best, to read by hand."""
+    from benchmarks.answer_metrics import claims
+    from chat.sentences import split_sentences
+    from chat.support import judge
+
+    pairs = [(r, c, nums) for r in records if not r.abstained for c, nums in claims(r.answer)
+             if nums and 1 <= nums[0] <= len(r.cited)]
+    for r, claim, nums in random.Random(seed).sample(pairs, min(n, len(pairs))):
+        verdict = judge(claim, split_sentences(r.cited[nums[0] - 1][1]), None)
+        print(f"\nQ: {r.question}\nclaim [{nums[0]}]: {claim}\nsource: {verdict.sentence}")
 
 
 if __name__ == "__main__":

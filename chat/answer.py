@@ -1,8 +1,13 @@
-"""The answer path: rewrite → retrieve → abstain? → generate (or extract) → check citations.
+"""The answer path: rewrite → retrieve → abstain? → extract → generate → attach and check citations.
 
-``Answerer.stream`` yields text pieces as they are produced, then the final, checked
-:class:`Answer` last; its ``answer`` is the text to show (markers repaired and
-renumbered, so it may differ from the streamed raw text). ``ask`` returns only the Answer.
+``Answerer.stream`` yields, in order: one :class:`Draft` as soon as retrieval ends (the
+sources and the extractive answer, or the abstention: something to show at once); then,
+with a model, the model's raw text pieces as they are produced; then the final, checked
+:class:`Answer`. Its ``answer`` is the text to show: citations attached by code
+(chat/attribute.py), so it may differ from the streamed raw text. When the model refuses
+or writes nothing the sources support, the final Answer is the extractive one, with a
+note saying why: "not covered" is decided by the evidence gate alone. ``ask`` returns
+only the Answer.
 
 >>> from ingest.records import make_paper
 >>> from chat.retrieve import Hit
@@ -15,6 +20,8 @@ renumbered, so it may differ from the streamed raw text). ``ask`` returns only t
 >>> answer = Answerer(OnePaper(), llm=None).ask("How does QLoRA reduce memory usage?")
 >>> answer.mode, answer.abstained, [c.paper_id for c in answer.citations]
 ('extractive', False, ['2305.14314'])
+>>> [type(event).__name__ for event in Answerer(OnePaper(), llm=None).stream("How does QLoRA save memory?")]
+['Draft', 'Answer']
 >>> answer.to_json()["citations"][0]["url"]
 'https://arxiv.org/abs/2305.14314'
 """
@@ -23,17 +30,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure
-from chat.citations import CheckConfig, CheckedText, SentenceCheck, check_citations, is_abstention
+from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citations
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.prompt import PromptConfig, build_prompt
 from chat.rewrite import RewriteConfig, rewrite
 from chat.sentences import SentenceVectors, display_title
 from ingest.records import Paper
 
-UNCITED_NOTE = "Note: this answer cites none of the sources, so it could not be checked against them."
+# Why the model's text was replaced by the extractive answer (one line, shown with the answer).
+FALLBACK_NOTES = {
+    "refused": "The model said the sources do not answer, but they do: showing the quoted answer instead.",
+    "unsupported": "The model's answer was not supported by the sources: showing the quoted answer instead.",
+    "empty": "The model wrote no answer: showing the quoted answer instead.",
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class AnswerConfig:
     check: CheckConfig = CheckConfig()
     rewrite: RewriteConfig = RewriteConfig()
     # The model starting to echo the prompt's structure has stopped answering.
-    stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:")
+    stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:", "<sources", "</sources>")
 
 
 @dataclass(frozen=True)
@@ -90,17 +102,32 @@ class Answer:
     prompt_tokens_saved: int = 0  # versus whole abstracts of every retrieved paper
     raw: str = ""  # the model's text before the checker (empty in extractive mode)
     messages: tuple[dict[str, str], ...] = ()  # the prompt the model saw (llm mode)
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # one-line notes shown with the answer (e.g. why it is extractive)
+    fallback: str = ""  # why the model's text was replaced by the extractive answer: a FALLBACK_NOTES key
 
     def to_json(self) -> dict:
-        """The command line's JSON shape (issue 3), exactly these keys."""
+        """The command line's JSON shape: the issue-3 keys, then model, checks and notes."""
         return {
             "question": self.question, "answer": self.answer, "mode": self.mode, "abstained": self.abstained,
             "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title, "url": c.url,
                            "supporting_sentence": c.supporting_sentence} for c in self.citations],
             "sources": [{"paper_id": s.paper_id, "title": s.title, "score": round(s.score, 4)} for s in self.sources],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "model": self.model or None,
+            "checks": [c.to_json() for c in self.checks],
+            "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What can be shown as soon as retrieval ends: the extractive (or abstained) answer and its sources.
+
+    ``final`` is True when nothing follows it but the same Answer (no model, or abstained).
+    """
+
+    answer: Answer
+    final: bool
 
 
 class Answerer:
@@ -126,8 +153,11 @@ class Answerer:
         return result
 
     def stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
-               filters=None) -> Iterator[str | Answer]:
-        """Text pieces, then the final :class:`Answer`. ValueError for an empty question."""
+               filters=None) -> Iterator["Draft | str | Answer"]:
+        """A :class:`Draft`, then (with a model) text pieces, then the final :class:`Answer`.
+
+        ValueError for an empty question.
+        """
         if not question or not question.strip():
             raise ValueError("the question is empty")
         clock = _Clock()
@@ -140,20 +170,19 @@ class Answerer:
                     sources=tuple(Source(h.paper.paper_id, _title(h.paper), float(h.score), h.paper) for h in hits))
         if not hits or decide(evidence, self.config.abstain):
             answer = self._abstain(base, clock)
-            yield answer.answer
-        elif self.llm is None:
-            answer = self._extract(base, clock)
-            yield answer.answer
+            yield Draft(answer, final=True)
         else:
-            answer = yield from self._generate(base, history, clock)
+            answer = self._extract(base, clock)
+            yield Draft(answer, final=self.llm is None)
+            if self.llm is not None:
+                answer = yield from self._generate(base, history, clock, answer)
         yield answer
 
-    def _abstain(self, base: dict, clock: "_Clock", mode: str | None = None, raw: str = "", **extra) -> Answer:
+    def _abstain(self, base: dict, clock: "_Clock") -> Answer:
         papers = [h.paper for h in base["retrieved"]]
         text = abstention_text(papers, self.config.abstain)
-        return Answer(answer=text, mode=mode or self.mode, abstained=True, citations=(), timings=clock.done(),
-                      model=self._model_name(), prompt_tokens=extra.pop("prompt_tokens", 0), removed_markers=0,
-                      unsupported=0, raw=raw, **base, **extra)
+        return Answer(answer=text, mode=self.mode, abstained=True, citations=(), timings=clock.done(),
+                      model="", prompt_tokens=0, removed_markers=0, unsupported=0, **base)
 
     def _extract(self, base: dict, clock: "_Clock") -> Answer:
         papers = [h.paper for h in base["retrieved"]]
@@ -161,11 +190,13 @@ class Answerer:
         clock.lap("extract")
         chosen = [papers[i] for i in extract.order]
         body = extract.text[len(LABEL):].strip()
-        checked = check_citations(body, [p.abstract for p in chosen], self.vectors, self.config.check)
+        checked = check_citations(body, [p.abstract for p in chosen], self.vectors, self.config.check,
+                                  titles=[_title(p) for p in chosen])
         clock.lap("check")
         return self._finish(base, f"{LABEL}\n\n{checked.text}", checked, chosen, clock, mode="extractive")
 
-    def _generate(self, base: dict, history, clock: "_Clock"):
+    def _generate(self, base: dict, history, clock: "_Clock", extracted: Answer):
+        """Stream the model's answer, attach its citations; the extractive answer when it is not usable."""
         papers = [h.paper for h in base["retrieved"]]
         prompt = build_prompt(base["question"], papers, history, self.llm.n_ctx, self._count, self.config.prompt,
                               self.vectors, standalone=base["standalone_query"], count_text=self.llm.count_tokens)
@@ -180,24 +211,29 @@ class Answerer:
         clock.lap("generate")
         raw = "".join(pieces).strip()
         shown = [papers[i] for i in prompt.sources]
-        checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check)
+        checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check,
+                                  titles=[_title(p) for p in shown])
         clock.lap("check")
-        extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages)
-        if is_abstention(raw) and not checked.order:
-            return self._abstain(base, clock, mode="llm", **extra)
-        return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)
+        extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages,
+                     model=self._model_name(), markers_total=checked.total, removed_markers=checked.removed)
+        if checked.usable:
+            return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)
+        reason = "empty" if not checked.sentences and not checked.refusals else (
+            "refused" if checked.refusals and not any(c.supported for c in checked.sentences) else "unsupported")
+        extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
+        return replace(extracted, **extra)
 
     def _finish(self, base: dict, text: str, checked: CheckedText, papers: list[Paper], clock: "_Clock",
                 mode: str, **extra) -> Answer:
         citations = tuple(
-            Citation(n, paper.paper_id, _title(paper), paper.url, checked.supporting[n], checked.supported[n])
+            Citation(n, paper.paper_id, _title(paper), paper.url, checked.supporting.get(n, ""),
+                     checked.supported.get(n, False))
             for n, paper in ((n, papers[old - 1]) for n, old in enumerate(checked.order, start=1)))
-        if mode == "llm" and not citations and text:
-            text = f"{text}\n\n{UNCITED_NOTE}"
-        unsupported = checked.unsupported + (checked.uncited if mode == "llm" else 0)
+        extra.setdefault("model", "")
+        extra.setdefault("removed_markers", checked.removed)
+        extra.setdefault("markers_total", checked.total)
         return Answer(answer=text, mode=mode, abstained=False, citations=citations, timings=clock.done(),
-                      model=self._model_name() if mode == "llm" else "", prompt_tokens=extra.pop("prompt_tokens", 0),
-                      removed_markers=checked.removed, unsupported=unsupported, markers_total=checked.total,
+                      prompt_tokens=extra.pop("prompt_tokens", 0), unsupported=checked.unsupported,
                       checks=checked.sentences, **base, **extra)
 
     def _model_name(self) -> str:

@@ -1,42 +1,33 @@
-"""Citation markers are parsed, repaired and checked by code, never trusted.
+"""Citation markers: parsed in every form a model writes, renumbered, placed — never trusted.
 
 Markers look like ``[1]``, ``[1, 3]``, ``[1-3]``, ``[1][2]``, ``[ 2 ]`` or ``[Source 2]``.
-Numbers that map to no source are removed (and counted); the rest are renumbered
-in order of first citation, and each cited sentence is checked against the
-abstracts it cites (best-sentence cosine and word overlap).
+Which source a sentence cites is decided by code (chat/attribute.py); this module reads
+the markers a text has and writes them back in one style, before the sentence's full stop.
 
 >>> parse_markers("A [1, 3]. B [2-4][6]. C [ 2 ] [Source 5].")[0].numbers
 (1, 3)
 >>> [m.numbers for m in parse_markers("B [2-4][6] and [ 2 ] [Source 5].")]
 [(2, 3, 4, 6), (2, 5)]
->>> abstracts = ["QLoRA finetunes a 65B model on one 48GB GPU.", "LoRA adds low-rank adapters."]
->>> checked = check_citations("QLoRA finetunes 65B models on one GPU [2, 7]. LoRA adds adapters [1].",
-...                           abstracts, vectors=None, config=CheckConfig())
->>> checked.text, checked.order, checked.removed
-('QLoRA finetunes 65B models on one GPU [1]. LoRA adds adapters [2].', (2, 1), 1)
->>> [s.supported for s in checked.sentences]
-[False, False]
+>>> renumber("QLoRA finetunes 65B models on one GPU [2, 7]. LoRA adds adapters [1].", n_sources=3)
+('QLoRA finetunes 65B models on one GPU [1]. LoRA adds adapters [2].', (2, 1), 3, 1)
+>>> cite("It works.", [2, 1])
+'It works [1, 2].'
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from chat.sentences import content_words, overlap, split_sentences
+from chat.sentences import split_sentences
 
 _LABEL = r"(?:(?:sources?|refs?|references?|docs?|documents?|papers?|s)\s*#?\s*)?"
 _NUMBER_LIST = rf"{_LABEL}\d{{1,4}}(?:\s*(?:[,;\u2013\u2014-]|and|&)\s*{_LABEL}\d{{1,4}})*"
 _MARKER = re.compile(rf"\[\s*({_NUMBER_LIST})\s*\]", re.IGNORECASE)
 _MARKER_RUN = re.compile(rf"(?:\s*\[\s*{_NUMBER_LIST}\s*\])+", re.IGNORECASE)
 _MAX_RANGE = 20  # "[1-3]" expands; "[1-300]" is not a real citation range
-ABSTAIN_PHRASE = "The indexed papers do not answer this question."
-_ABSTAIN_PATTERN = re.compile(
-    r"(indexed|provided|given|these)\s+(papers|sources|abstracts)\s+(?:do|does)(?:\s+not|n['\u2019]t)\s+"
-    r"(answer|address|cover|contain|mention|discuss)", re.IGNORECASE)
+UNSUPPORTED_FLAG = "[unsupported]"  # follows a sentence no shown source supports (UI renders it as a badge)
 
 
 @dataclass(frozen=True)
@@ -44,51 +35,6 @@ class Marker:
     start: int
     end: int
     numbers: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """A cited sentence is supported when a cited abstract has a sentence at least ``min_cosine`` close
-    to it, or contains at least ``min_overlap`` of its content words.
-
-    Calibrated (``python -m benchmarks.calibrate support``) on 477 PubMedQA conclusion sentences:
-    85% pass against their own abstract, 10% against the most similar other abstract
-    (benchmarks/RESULTS.md, "Citation check").
-    """
-
-    min_cosine: float = 0.70
-    min_overlap: float = 0.35
-    min_claim_words: int = 4  # shorter uncited sentences ("In short:") are not claims
-
-
-@dataclass(frozen=True)
-class SentenceCheck:
-    text: str  # the sentence as it reads in the checked answer
-    cited: tuple[int, ...]  # final citation numbers
-    supported: bool
-    cosine: float  # best cosine with a sentence of a cited abstract (0 when nothing cited)
-    overlap: float
-
-
-@dataclass(frozen=True)
-class CheckedText:
-    """The repaired answer. ``order[i]`` is the 1-based source number cited as ``[i + 1]``."""
-
-    text: str
-    order: tuple[int, ...]
-    supporting: dict[int, str]  # final number -> best supporting abstract sentence
-    supported: dict[int, bool]  # final number -> every sentence citing it is supported
-    sentences: tuple[SentenceCheck, ...]
-    total: int  # citation numbers found (before repair)
-    removed: int  # numbers dropped because no source has them
-
-    @property
-    def unsupported(self) -> int:
-        return sum(1 for s in self.sentences if s.cited and not s.supported)
-
-    @property
-    def uncited(self) -> int:
-        return sum(1 for s in self.sentences if not s.cited)
 
 
 def marker_numbers(body: str) -> tuple[int, ...]:
@@ -114,13 +60,19 @@ def parse_markers(text: str) -> list[Marker]:
 
 
 def strip_markers(text: str) -> str:
-    """``text`` without any citation markers (for history and for checking the claim itself)."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER_RUN.sub("", text)).strip()
+    """``text`` without citation markers or flags (for history, and for checking the claim itself)."""
+    text = _MARKER_RUN.sub("", text.replace(UNSUPPORTED_FLAG, ""))
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
 
 
-def is_abstention(text: str) -> bool:
-    """Whether a model answer says the sources do not answer the question."""
-    return bool(_ABSTAIN_PATTERN.search(text or ""))
+def cite(sentence: str, numbers: Sequence[int], flag: str = "") -> str:
+    """``sentence`` (markers stripped) with ``[numbers]`` and ``flag`` placed before its closing punctuation."""
+    body = sentence.rstrip()
+    label = (" [" + ", ".join(map(str, sorted(set(numbers)))) + "]") if numbers else ""
+    label += f" {flag}" if flag else ""
+    if body[-1:] in ".!?" and body[-2:-1] not in ".!?":
+        return f"{body[:-1].rstrip()}{label}{body[-1]}"
+    return f"{body}{label}"
 
 
 def renumber(text: str, n_sources: int) -> tuple[str, tuple[int, ...], int, int]:
@@ -156,66 +108,42 @@ def renumber(text: str, n_sources: int) -> tuple[str, tuple[int, ...], int, int]
 
 def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """(sentence, numbers it cites) per sentence; markers opening a sentence belong to the one before."""
-    pieces: list[tuple[str, tuple[int, ...]]] = []
+    return [(s, n) for line in cited_lines(text) for s, n in line]
+
+
+def cited_lines(text: str) -> list[list[tuple[str, tuple[int, ...]]]]:
+    """:func:`cited_sentences` per line of ``text`` (an empty list for an empty line), so layout survives."""
+    lines: list[list[tuple[str, tuple[int, ...]]]] = []
     for line in text.splitlines():
+        pieces: list[tuple[str, tuple[int, ...]]] = []
         for sentence in split_sentences(line):
             leading = re.match(r"^(?:\s*\[[^\]]*\])+", sentence)
-            if leading and pieces and parse_markers(leading.group()):
-                prev_text, prev_nums = pieces[-1]
+            target = pieces or (lines[-1] if lines and lines[-1] else None)
+            if leading and target is not None and parse_markers(leading.group()):
+                prev_text, prev_nums = target[-1]
                 extra = parse_markers(leading.group())[0].numbers
-                pieces[-1] = (prev_text + " " + leading.group().strip(), tuple(dict.fromkeys(prev_nums + extra)))
+                target[-1] = (prev_text + " " + leading.group().strip(), tuple(dict.fromkeys(prev_nums + extra)))
                 sentence = sentence[leading.end():].strip()
                 if not sentence:
                     continue
             numbers = tuple(dict.fromkeys(n for m in parse_markers(sentence) for n in m.numbers))
             pieces.append((sentence, numbers))
-    return pieces
+        lines.append(pieces)
+    return lines
 
 
-def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list[str]], np.ndarray] | None,
-                    config: CheckConfig = CheckConfig()) -> CheckedText:
-    """Repair the markers of ``text`` (sources numbered 1..len(abstracts)) and check each cited sentence.
+def clauses(sentence: str) -> list[tuple[str, tuple[int, ...]]]:
+    """A sentence cut after each marker run that text follows: each clause with the numbers it cites.
 
-    ``vectors`` embeds sentences to unit vectors (chat.sentences.SentenceVectors); without it
-    only word overlap decides support.
+    >>> clauses("QLoRA uses NF4 [1], while LLM.int8() uses outlier features [2].")
+    [('QLoRA uses NF4 [1]', (1,)), (', while LLM.int8() uses outlier features [2].', (2,))]
     """
-    repaired, order, total, removed = renumber(text, len(abstracts))
-    abstract_sentences = [split_sentences(abstracts[old - 1]) or [abstracts[old - 1]] for old in order]
-    checks: list[SentenceCheck] = []
-    best: dict[int, tuple[float, str]] = {}  # final number -> (best cosine, sentence) over its claims
-    failed: set[int] = set()  # final numbers cited by at least one sentence they do not support
-    for sentence, numbers in cited_sentences(repaired):
-        claim = strip_markers(sentence)
-        if not numbers:
-            if _is_claim(claim, config):
-                checks.append(SentenceCheck(sentence, (), False, 0.0, 0.0))
-            continue
-        matches = {n: _best_match(claim, abstract_sentences[n - 1], vectors) for n in numbers}
-        passed = {n for n, (cos, ov, _) in matches.items() if cos >= config.min_cosine or ov >= config.min_overlap}
-        failed.update(set(numbers) - passed)
-        for n, (cos, _, support) in matches.items():
-            if n not in best or cos > best[n][0]:
-                best[n] = (cos, support)
-        top = max(matches.values(), key=lambda m: (m[0], m[1]))
-        checks.append(SentenceCheck(sentence, numbers, bool(passed), round(top[0], 4), round(top[1], 4)))
-    numbers = range(1, len(order) + 1)
-    supporting = {n: best[n][1] if n in best else abstract_sentences[n - 1][0] for n in numbers}
-    supported = {n: n in best and n not in failed for n in numbers}
-    return CheckedText(repaired, order, supporting, supported, tuple(checks), total, removed)
-
-
-def _is_claim(sentence: str, config: CheckConfig) -> bool:
-    return len(content_words(sentence)) >= config.min_claim_words and not is_abstention(sentence)
-
-
-def _best_match(claim: str, sentences: list[str], vectors) -> tuple[float, float, str]:
-    """(best cosine, overlap with that sentence or the whole abstract, the best sentence)."""
-    whole = " ".join(sentences)
-    if vectors is None or not claim:
-        scores = [overlap(claim, s) for s in sentences]
-        i = int(np.argmax(scores))
-        return 0.0, overlap(claim, whole), sentences[i]
-    matrix = vectors([claim] + sentences)
-    cosines = matrix[1:] @ matrix[0]
-    i = int(np.argmax(cosines))
-    return float(cosines[i]), overlap(claim, whole), sentences[i]
+    out, last = [], 0
+    for marker in parse_markers(sentence):
+        rest = sentence[marker.end:]
+        if re.search(r"[A-Za-z0-9]", rest):
+            out.append((sentence[last:marker.end], marker.numbers))
+            last = marker.end
+    tail = sentence[last:]
+    out.append((tail, tuple(dict.fromkeys(n for m in parse_markers(tail) for n in m.numbers))))
+    return out

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.records import Paper, make_paper, parse_arxiv_id
+from ingest.repair import repair_scraped  # pages lose spaces at links and markup: put them back
 from ingest.source_types import Rejection
 
 Line = tuple[int, str] | Rejection
@@ -64,7 +65,7 @@ def parse_abstract_lines(lines: Iterable[Line], source: str) -> Iterator[Paper |
             yield item
         elif item[1].strip() and not is_chrome(item[1]):
             try:
-                yield make_paper(abstract=item[1], source=source)
+                yield make_paper(abstract=repair_scraped(item[1]), source=source)
             except ValueError:
                 yield Rejection(source, item[0], "line has no text once markup is removed")
 
@@ -92,7 +93,7 @@ def parse_dump(lines: Iterable[Line], source: str) -> Iterator[Paper | Rejection
 
 def _dump_record(current: tuple[int, str], body: list[str], source: str) -> Paper | Rejection:
     try:
-        return make_paper(raw_id=current[1], abstract=" ".join(body), source=source)
+        return make_paper(raw_id=current[1], abstract=repair_scraped(" ".join(body)), source=source)
     except ValueError:
         return Rejection(source, current[0], f"record {current[1]} has no abstract")
 
@@ -108,7 +109,8 @@ class _Draft:
 
     def record(self, source: str) -> Paper | Rejection:
         try:
-            return make_paper(title=self.title, abstract=_ABSTRACT_LABEL.sub("", self.abstract),
+            return make_paper(title=repair_scraped(self.title),
+                              abstract=repair_scraped(_ABSTRACT_LABEL.sub("", self.abstract)),
                               date=self.date, source=source)
         except ValueError:
             return Rejection(source, self.line, "abstract has no text once markup is removed")

@@ -1,0 +1,168 @@
+"""Citations attached by code: every claim of an answer is matched against the sources shown.
+
+For each sentence (or clause, when a marker sits mid-sentence) of the text:
+
+- a model's marker is **kept** when that source supports the claim (chat/support.py);
+- a claim citing nothing, or only sources that do not support it, gets the marker of the
+  source that supports it best (**added** / **replaced**);
+- a claim that no source supports is **flagged**: it keeps no marker and is followed by
+  :data:`chat.citations.UNSUPPORTED_FLAG`, so the reader sees it in the UI and the CLI;
+- a refusal sentence ("the sources do not mention …") is **dropped**;
+- short connecting text ("In short:") is left as it is.
+
+Markers are then renumbered by first citation. The text is *usable* as an answer when at
+least one claim is supported and supported claims outnumber flagged ones.
+
+>>> abstracts = ["QLoRA finetunes a 65B model on one 48GB GPU.", "LoRA adds low-rank adapters to frozen weights."]
+>>> checked = check_citations("LoRA adds low-rank adapters [1]. QLoRA finetunes a 65B model on one 48GB GPU. "
+...                           "QLoRA finetunes on a phone [2]. The sources do not say more.", abstracts, vectors=None)
+>>> print(checked.text)
+LoRA adds low-rank adapters [1]. QLoRA finetunes a 65B model on one 48GB GPU [2]. QLoRA finetunes on a phone [unsupported].
+>>> [s.action for s in checked.sentences], checked.order, checked.refusals, checked.usable
+(['replaced', 'added', 'flagged'], (2, 1), 1, True)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chat.citations import UNSUPPORTED_FLAG, cite, cited_lines, clauses, parse_markers, strip_markers
+from chat.refusal import is_refusal
+from chat.sentences import content_words, split_sentences
+from chat.support import Support, SupportConfig, judge_many
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    support: SupportConfig = SupportConfig()
+    min_claim_words: int = 3  # fewer content words ("In short:", "Yes.") is not a claim to check
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    text: str  # the sentence as it reads in the checked answer
+    cited: tuple[int, ...]  # final citation numbers
+    supported: bool
+    cosine: float  # best cosine with a sentence of the cited (or best) source
+    overlap: float
+    action: str = "kept"  # kept | added | replaced | flagged
+    problems: tuple[str, ...] = ()  # why the best source does not support it (flagged claims)
+
+    def to_json(self) -> dict:
+        return {"sentence": self.text, "citations": list(self.cited), "supported": self.supported}
+
+
+@dataclass(frozen=True)
+class CheckedText:
+    """The answer with code-attached markers. ``order[i]`` is the 1-based source number cited as ``[i + 1]``."""
+
+    text: str
+    order: tuple[int, ...]
+    supporting: dict[int, str]  # final number -> the source sentence that best supports its claims
+    supported: dict[int, bool]  # final number -> every claim citing it is supported
+    sentences: tuple[SentenceCheck, ...]  # the claims, in order
+    total: int  # citation numbers the text had
+    removed: int  # of those, numbers no shown source has, or that the check moved elsewhere
+    refusals: int = 0  # refusal sentences dropped
+
+    @property
+    def unsupported(self) -> int:
+        return sum(1 for s in self.sentences if not s.supported)
+
+    @property
+    def uncited(self) -> int:
+        return sum(1 for s in self.sentences if not s.cited)
+
+    @property
+    def usable(self) -> bool:
+        """At least one supported claim, and more supported than flagged."""
+        good = len(self.sentences) - self.unsupported
+        return good >= 1 and good > self.unsupported
+
+
+def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list[str]], np.ndarray] | None,
+                    config: CheckConfig = CheckConfig(), titles: Sequence[str] = ()) -> CheckedText:
+    """Attach, keep, replace or flag the citations of ``text`` against ``abstracts`` (numbered from 1)."""
+    sources = [(split_sentences(a) or [a], titles[i] if i < len(titles) else "") for i, a in enumerate(abstracts)]
+    lines = [[(clause, numbers) for sentence, _ in line for clause, numbers in clauses(sentence)]
+             for line in cited_lines(text)]
+    pieces = [p for line in lines for p in line]
+    refusals = {i for i, (clause, _) in enumerate(pieces) if is_refusal(strip_markers(clause))}
+    claims = [i for i, (clause, _) in enumerate(pieces)
+              if i not in refusals and len(content_words(_claim_text(clause))) >= config.min_claim_words]
+    judged = judge_many([_claim_text(pieces[i][0]) for i in claims], sources, vectors, config.support)
+    decided = {i: _decide(pieces[i][1], row, len(sources)) for i, row in zip(claims, judged)}
+    total = sum(len(m.numbers) for m in parse_markers(text))
+    return _assemble(lines, decided, refusals, total)
+
+
+def _claim_text(clause: str) -> str:
+    """The claim to judge: markers and flags gone, a leading ", while" / "and" dropped."""
+    return re.sub(r"^[\s,;:]*(?:(?:and|while|whereas|but)\s+)?", "", strip_markers(clause), flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    cited: tuple[int, ...]  # 1-based source numbers, before renumbering
+    support: Support
+    action: str
+
+
+def _decide(wanted: tuple[int, ...], row: list[Support], n_sources: int) -> _Decision:
+    valid = [n for n in wanted if 1 <= n <= n_sources]
+    good = [n for n in valid if row[n - 1].supported]
+    if good:
+        return _Decision(tuple(good), max((row[n - 1] for n in good), key=lambda s: s.score), "kept")
+    supporting = [j for j in range(n_sources) if row[j].supported]
+    if supporting:
+        best = max(supporting, key=lambda j: row[j].score)
+        return _Decision((best + 1,), row[best], "replaced" if valid else "added")
+    closest = max(row, key=lambda s: s.score) if row else Support(False, 0.0, 0.0, "", ())
+    return _Decision((), closest, "flagged")
+
+
+def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int) -> CheckedText:
+    order: list[int] = []
+    for i in sorted(decided):
+        order += [n for n in decided[i].cited if n not in order]
+    number = {old: k + 1 for k, old in enumerate(order)}
+    out_lines, checks, kept, at = [], [], 0, 0
+    best: dict[int, Support] = {}
+    for line in lines:
+        parts = []
+        for clause, wanted in line:
+            i, at = at, at + 1
+            claim = strip_markers(clause)
+            if i in refusals or i not in decided:  # refusals go; connecting text stays, unmarked
+                parts.append("" if i in refusals else claim)
+                continue
+            d = decided[i]
+            final = tuple(sorted(number[n] for n in d.cited))
+            kept += len(set(wanted) & set(d.cited))
+            shown = cite(claim, final, "" if final else UNSUPPORTED_FLAG)
+            parts.append(shown)
+            checks.append(SentenceCheck(shown.strip(), final, bool(final), d.support.cosine, d.support.overlap,
+                                        d.action, () if final else d.support.problems))
+            for n in final:
+                if n not in best or d.support.score > best[n].score:
+                    best[n] = d.support
+        out_lines.append(_join(parts))
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(out_lines)).strip()
+    supporting = {n: best[n].sentence for n in best}
+    return CheckedText(text, tuple(order), supporting, {n: True for n in best}, tuple(checks), total,
+                       total - kept, len(refusals))
+
+
+def _join(parts: list[str]) -> str:
+    """Clauses back into a line: a clause opening with punctuation attaches without a space."""
+    out = ""
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        out += part if not out or part[0] in ",;:)" else " " + part
+    return out
