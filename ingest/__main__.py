@@ -7,6 +7,7 @@
     python -m ingest --list [--json]                     # every paper: name, id, year, source, chunks
     python -m ingest --enrich                            # titles, authors, dates, links from arXiv
     python -m ingest --rechunk                           # after the chunker or embedding window changed
+    python -m ingest --check [--repair]                  # every paper whole: chunks, vectors, keyword index
 
 The only place (with ``app.py``) that reads environment variables and flags; every
 failure becomes one line on stderr, never a traceback.
@@ -23,15 +24,18 @@ import os
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 
 # Before transformers is imported: its "Loading weights" bars are noise on a command line.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+from ingest.lock import IndexBusyError  # noqa: E402
 from ingest.pipeline import IngestOptions, IngestProgress, IngestReport  # noqa: E402
 from ingest.source_types import FORMATS, ReadOptions  # noqa: E402
 from models.embedder import EmbedderConfig  # noqa: E402
 from models.errors import PaperChatError  # noqa: E402
 from models.tokens import use_bundled_encodings  # noqa: E402
+from ingest.untrusted import printable  # noqa: E402
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _LOG_EVERY_S = 5.0  # progress lines when stderr is not a terminal (logs, CI)
@@ -44,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="SOURCE is a file, a directory (read recursively), 'arxiv:<search words or query>', "
                "'arxiv:<id>[,<id>...]' or 'hf:<dataset>[:<split>]'.\n"
                "Exit status: 0 done, 1 some input was rejected (the rest is ingested), 2 usage or user error, "
-               "3 unexpected failure, 130 interrupted (run the same command again to finish).")
+               "3 unexpected failure, 130 interrupted (run the same command again to finish).\n"
+               "One process writes an index at a time: another ingest (or --rechunk, --enrich, --check --repair) "
+               "waits for it, or with --no-wait exits 2 naming it; searches go on meanwhile.")
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="where to read papers from")
     parser.add_argument("--index", metavar="DIR", default=os.environ.get("PAPERCHAT_INDEX") or "index",
                         help="index directory (default: $PAPERCHAT_INDEX, else ./index)")
@@ -77,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--arxiv-url", default=os.environ.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
     parser.add_argument("--rechunk", action="store_true",
                         help="re-cut and re-embed every paper already in the index with today's chunker, then exit")
+    parser.add_argument("--check", action="store_true",
+                        help="verify that every paper has all its chunks and vectors, the keyword index matches and "
+                             "the chunker is recorded, then exit (status 1 when something is missing)")
+    parser.add_argument("--repair", action="store_true",
+                        help="with --check: fix what is missing, re-embedding only that")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when another process is writing the index, exit with status 2 naming it "
+                             "instead of waiting for it to finish")
     return parser
 
 
@@ -85,18 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        actions = [name for name in ("stats", "rechunk", "list", "enrich") if getattr(args, name)]
+        args.check = args.check or args.repair
+        actions = [name for name in ("stats", "rechunk", "list", "enrich", "check") if getattr(args, name)]
         if actions:
             if args.sources or len(actions) > 1:
-                parser.error("--stats, --list, --enrich and --rechunk take no SOURCE, and go alone")
-            return {"stats": _stats, "rechunk": _rechunk, "list": _list, "enrich": _enrich}[actions[0]](args)
+                parser.error("--stats, --list, --enrich, --rechunk and --check take no SOURCE, and go alone")
+            return {"stats": _stats, "rechunk": _rechunk, "list": _list, "enrich": _enrich,
+                    "check": _check}[actions[0]](args)
         if args.json:
             parser.error("--json goes with --stats or --list")
         if not args.sources:
             parser.error("give at least one SOURCE (or --stats)")
         return _ingest(args)
+    except IndexBusyError as exc:
+        print(printable(f"error: {exc}; run again when it is done (without --no-wait, ingest waits for it)",
+                        newlines=False), file=sys.stderr)
+        return EXIT_USAGE
     except (PaperChatError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}", newlines=False), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: run the same command again to finish the ingest", file=sys.stderr)
@@ -104,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or a failing dependency: one line, the details on request
         if os.environ.get("PAPERCHAT_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (set PAPERCHAT_DEBUG=1 for details)", file=sys.stderr)
+        print(printable(f"error: unexpected {type(exc).__name__}: {exc} (set PAPERCHAT_DEBUG=1 for details)",
+                        newlines=False), file=sys.stderr)
         return EXIT_INTERNAL
 
 
@@ -112,6 +133,17 @@ def _store_config(args: argparse.Namespace):
     from ingest.store import StoreConfig  # chromadb is slow to import: not for --help
 
     return StoreConfig(path=args.index, host=args.chroma_host, port=args.chroma_port)
+
+
+def _writer(args: argparse.Namespace):
+    """Hold the index's writer lock for a writing command: wait with a message, or with --no-wait fail."""
+    from ingest.store import Store
+
+    def waiting(holder) -> None:
+        who = holder.describe() if holder else "another process"
+        print(printable(f"waiting: the index is being written by {who}; this run starts when it is done "
+                        "(Ctrl-C stops; --no-wait exits instead)", newlines=False), file=sys.stderr, flush=True)
+    return Store.writer(_store_config(args), wait=not args.no_wait, on_wait=waiting)
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -123,11 +155,11 @@ def _stats(args: argparse.Namespace) -> int:
                           "model": stats.model, "dim": stats.dim, "chunker": stats.chunker,
                           "sources": list(stats.sources)}, indent=2))
         return EXIT_OK
-    print(f"index:   {stats.location}\npapers:  {stats.papers}\nchunks:  {stats.chunks}\n"
-          f"model:   {stats.model} ({stats.dim} dimensions)\nchunker: {stats.chunker or 'not recorded'}\n"
-          f"sources: {len(stats.sources)}")
+    print(printable(f"index:   {stats.location}\npapers:  {stats.papers}\nchunks:  {stats.chunks}\n"
+                    f"model:   {stats.model} ({stats.dim} dimensions)\nchunker: {stats.chunker or 'not recorded'}\n"
+                    f"sources: {len(stats.sources)}"))
     for source in stats.sources:
-        print(f"  {source}")
+        print(printable(f"  {source}", newlines=False))
     return EXIT_OK
 
 
@@ -136,7 +168,7 @@ def _list(args: argparse.Namespace) -> int:
     from ingest.store import Store
 
     library = read_library(Store.open_existing(_store_config(args)))
-    print(json.dumps(library.to_json(), indent=2, ensure_ascii=False) if args.json else format_rows(library))
+    print(json.dumps(library.to_json(), indent=2, ensure_ascii=False) if args.json else printable(format_rows(library)))
     return EXIT_OK
 
 
@@ -150,9 +182,10 @@ def _enrich(args: argparse.Namespace, papers=None, store=None, embedder=None) ->
     from ingest.store import Store
     from models.embedder import Embedder
 
-    store = store or Store.open_existing(_store_config(args))
-    model = store.meta.model
-    report = enrich(store, embedder or (lambda: Embedder(EmbedderConfig(model=model))), papers, _read_options(args))
+    with _writer(args):
+        store = store or Store.open_existing(_store_config(args))
+        model = store.meta.model
+        report = enrich(store, embedder or (lambda: Embedder(EmbedderConfig(model=model))), papers, _read_options(args))
     if report.looked_up and not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_REJECTED if report.offline and args.enrich else EXIT_OK
@@ -173,15 +206,17 @@ def _ingest(args: argparse.Namespace) -> int:
                          max_results=args.max_results)
     options = IngestOptions(read=read, batch_size=args.batch_size)
     embedder = Embedder(EmbedderConfig(model=args.model))
-    store = Store.open(_store_config(args), embedder.name, embedder.dim)
-    before = None if args.no_enrich else set(store.paper_ids())
-    total = estimate_total(args.sources, read) if not args.quiet else None
-    with _Progress(enabled=not args.quiet, total=total.count if total else None) as progress:
-        report = ingest(args.sources, store, embedder, options, progress=progress)
-    if before is not None:  # the papers this run added that lack a title or id: look them up on arXiv
-        added = [p for p in store.get_papers(sorted(set(store.paper_ids()) - before)).values() if needs_enrichment(p)]
-        if added:
-            _enrich(args, added, store, embedder)
+    with _writer(args):
+        store = Store.open(_store_config(args), embedder.name, embedder.dim)
+        before = None if args.no_enrich else set(store.paper_ids())
+        total = estimate_total(args.sources, read) if not args.quiet else None
+        with _Progress(enabled=not args.quiet, total=total.count if total else None) as progress:
+            report = ingest(args.sources, store, embedder, options, progress=progress)
+        if before is not None:  # the papers this run added that lack a title or id: look them up on arXiv
+            added = [p for p in store.get_papers(sorted(set(store.paper_ids()) - before)).values()
+                     if needs_enrichment(p)]
+            if added:
+                _enrich(args, added, store, embedder)
     _print_report(report, quiet=args.quiet)
     if report.stale_note and not args.quiet:
         print(report.stale_note, file=sys.stderr)
@@ -193,19 +228,39 @@ def _rechunk(args: argparse.Namespace) -> int:
     from ingest.store import Store
     from models.embedder import Embedder
 
-    store = Store.open_existing(_store_config(args))  # the model that built it: re-embedding must match
-    embedder = Embedder(EmbedderConfig(model=store.meta.model))
-    with _Progress(enabled=not args.quiet) as progress:
-        report = rechunk(store, embedder, IngestOptions(batch_size=args.batch_size), progress=progress)
+    with _writer(args):
+        store = Store.open_existing(_store_config(args))  # the model that built it: re-embedding must match
+        embedder = Embedder(EmbedderConfig(model=store.meta.model))
+        with _Progress(enabled=not args.quiet) as progress:
+            report = rechunk(store, embedder, IngestOptions(batch_size=args.batch_size), progress=progress)
     if not args.quiet:
         print(f"re-chunked {report.updated} papers ({store.meta.chunker}) — "
               f"index: {report.papers_in_index} papers, {report.chunks_in_index} chunks")
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    from ingest.check import check, repair
+    from ingest.store import Store
+    from models.embedder import Embedder
+
+    store = Store.open_existing(_store_config(args))  # before the lock: a missing index is not created
+    with _writer(args) if args.repair else nullcontext():
+        embedder = Embedder(EmbedderConfig(model=store.meta.model))
+        found = check(store, embedder)
+        if args.repair and not found.ok:
+            fixed = repair(store, embedder, found)
+            print(printable(fixed.line(), newlines=False))
+            found = fixed.after
+    for line in found.lines():
+        print(printable(line, newlines=False))
+    print("index is whole" if found.ok else "index needs repair: python -m ingest --check --repair")
+    return EXIT_OK if found.ok else EXIT_REJECTED
+
+
 def _print_report(report: IngestReport, quiet: bool) -> None:
-    for rejection in report.rejected:
-        print(str(rejection), file=sys.stderr)
+    for rejection in report.rejected:  # file names and reasons quote the input: never raw control codes
+        print(printable(str(rejection), newlines=False), file=sys.stderr)
     if not quiet:
         print(report.summary())
 

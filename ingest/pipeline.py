@@ -4,7 +4,10 @@ Sources are streamed: memory holds one batch of records plus the ids this run ha
 seen. Each batch is checked against the index (two store calls), only new or
 changed papers are chunked and embedded, and one ``Store.write`` stores them.
 Because the store writes a paper's row after its chunks, and a re-run recomputes
-the same papers, a run killed at any point is completed by running it again.
+the same papers, a run killed at any point is completed by running it again. A run
+holds the index's writer lock throughout (:meth:`ingest.store.Store.writing`): a
+second ingest into the same index waits for it. The chunker's settings are recorded
+before the first batch of a new index, so even a first run killed midway leaves them.
 
 >>> import tempfile, os
 >>> from ingest.store import Store, StoreConfig
@@ -96,23 +99,24 @@ def ingest(sources: Sequence[str], store: Store, embedder: Embedder, options: In
         raise ValueError("sources must be a sequence of specs, not one string")
     started = time.perf_counter()
     report = IngestReport()
-    seen: dict[str, str] = {}  # paper id -> status, for papers this run has handled
-    provenance: set[str] = set()
-    written = 0
-    fingerprint = options.chunker.fingerprint(embedder.max_tokens)
-    if store.meta.chunker != fingerprint and store.stats().papers:
-        report.stale_chunker = store.meta.chunker
-    records = _records(sources, options.read, report)
-    while batch := list(islice(records, options.batch_size)):
-        report.papers_parsed += len(batch)
-        provenance.update(s for paper in batch for s in paper.sources)
-        written += _ingest_batch(batch, store, embedder, options.chunker, seen, report)
-        if progress:
-            progress(IngestProgress(report.papers_parsed, len(report.rejected), written, report.chunks_embedded))
-    store.add_sources(sorted(provenance))
-    if report.stale_chunker is None:
-        store.set_chunker(fingerprint)  # every chunk in the index is cut this way
-    return _finish(report, store, started)
+    with store.writing():  # one writer at a time: waits for another ingest into the same index
+        seen: dict[str, str] = {}  # paper id -> status, for papers this run has handled
+        provenance: set[str] = set()
+        written = 0
+        fingerprint = options.chunker.fingerprint(embedder.max_tokens)
+        if store.stats().papers == 0:
+            store.set_chunker(fingerprint)  # before the first batch: a run killed after it leaves the record
+        elif store.meta.chunker != fingerprint:
+            report.stale_chunker = store.meta.chunker
+        records = _records(sources, options.read, report)
+        while batch := list(islice(records, options.batch_size)):
+            report.papers_parsed += len(batch)
+            provenance.update(s for paper in batch for s in paper.sources)
+            written += _ingest_batch(batch, store, embedder, options.chunker, seen, report)
+            if progress:
+                progress(IngestProgress(report.papers_parsed, len(report.rejected), written, report.chunks_embedded))
+        store.add_sources(sorted(provenance))
+        return _finish(report, store, started)
 
 
 def rechunk(store: Store, embedder: Embedder, options: IngestOptions = IngestOptions(),
@@ -124,15 +128,16 @@ def rechunk(store: Store, embedder: Embedder, options: IngestOptions = IngestOpt
     """
     started = time.perf_counter()
     report = IngestReport()
-    ids = store.paper_ids()
-    for start in range(0, len(ids), options.batch_size):
-        papers = list(store.get_papers(ids[start:start + options.batch_size]).values())
-        _write(papers, store, embedder, options.chunker, report)
-        report.updated += len(papers)
-        if progress:
-            progress(IngestProgress(report.updated, 0, report.updated, report.chunks_embedded))
-    store.set_chunker(options.chunker.fingerprint(embedder.max_tokens))
-    return _finish(report, store, started)
+    with store.writing():
+        ids = store.paper_ids()
+        for start in range(0, len(ids), options.batch_size):
+            papers = list(store.get_papers(ids[start:start + options.batch_size]).values())
+            _write(papers, store, embedder, options.chunker, report)
+            report.updated += len(papers)
+            if progress:
+                progress(IngestProgress(report.updated, 0, report.updated, report.chunks_embedded))
+        store.set_chunker(options.chunker.fingerprint(embedder.max_tokens))
+        return _finish(report, store, started)
 
 
 def _write(papers: list[Paper], store: Store, embedder: Embedder, chunker: ChunkerConfig, report: IngestReport,
@@ -160,6 +165,11 @@ def _records(sources: Sequence[str], options: ReadOptions, report: IngestReport)
                     yield item
         except (ValueError, OSError, UnavailableError) as exc:  # an unreadable or unreachable source:
             report.rejected.append(Rejection(spec, None, str(exc) or type(exc).__name__))  # the others still count
+        except RecursionError:
+            report.rejected.append(Rejection(spec, None, "nested too deeply; the rest of this source was not read"))
+        except Exception as exc:  # noqa: BLE001 - a surprise in one source must not cost the others
+            report.rejected.append(Rejection(spec, None, f"unexpected {type(exc).__name__}: {exc}; the rest of this "
+                                                         "source was not read"))
 
 
 def _ingest_batch(batch: list[Paper], store: Store, embedder: Embedder, chunker: ChunkerConfig,

@@ -5,6 +5,15 @@ abstract as document, the first chunk's vector), ``<name>_chunks`` (the searchab
 chunks) and ``<name>_meta`` (one row: embedding model, dimension, sources, write
 generation). The same code runs on a local directory or on a Chroma server.
 
+Many processes, one index. Every write holds the index's writer lock (``ingest.lock``: a
+lock file in the directory; on a server, a lease row in ``<name>_meta``), so there is one
+writer at a time and a second one waits or, asked not to, says who holds it. Readers never
+wait for a writer: Chroma keeps the vector index in each process's memory and never
+re-reads it, so a reader that sees a new write generation (:meth:`Store.reload_meta`) or a
+vector it does not know reopens its Chroma client, and a writer that takes the lock after
+another process reopens before it writes. A Chroma server is one process owning the
+vectors: its clients always see each other's writes and need no reopening.
+
 >>> import tempfile
 >>> from ingest.records import make_paper
 >>> store = Store.open(StoreConfig(path=tempfile.mkdtemp()), model="m", dim=2)
@@ -16,23 +25,60 @@ generation). The same code runs on a local directory or on a Chroma server.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Iterator, Sequence
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ingest.lock import HOST, FileMutex, Holder, IndexBusyError, WriterLock, current_command
 from ingest.records import Paper
 from models.errors import IndexMismatchError, PaperChatError, UnavailableError
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import chromadb  # noqa: E402 - telemetry must be off before import
+from chromadb.api.shared_system_client import SharedSystemClient  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
+from chromadb.errors import ChromaError  # noqa: E402
 
 _PAGE = 2000
 _FIRST_CHUNKS = 4  # chunk ids tried per paper before its n_chunks is known (an arXiv abstract: 2-4 chunks)
 _LIST_FIELDS = ("authors", "categories", "sources")
+_LEASE_S = 600.0  # a server lease not renewed for this long is taken over (each write renews it)
+# A reader whose in-memory vectors lag another process's writes gets these from Chroma
+# ("Error finding id"), or AttributeError from a client another thread just replaced.
+_STALE = (ChromaError, AttributeError)
+
+
+def _reading(method):
+    """Run a read; when Chroma fails because this process's segments are stale, reopen and retry once."""
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        epoch = self._conn.epoch
+        try:
+            return method(self, *args, **kwargs)
+        except _STALE:
+            if not self._conn.recover(epoch):
+                raise
+            return method(self, *args, **kwargs)
+    return read
+
+
+def _writing(method):
+    """Run a change under the writer lock and the segment lock, from the index's current meta."""
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        with self.writing(), self._conn.segments.hold():
+            self.meta = self._read_meta() or self.meta  # another writer may have moved it on before we held the lock
+            self._conn.renew()
+            return method(self, *args, **kwargs)
+    return write
 
 
 @dataclass(frozen=True)
@@ -89,24 +135,31 @@ class IndexStats:
 
 
 class Store:
-    """A paper index in Chroma. Open it with :meth:`open`."""
+    """A paper index in Chroma. Open it with :meth:`open` or :meth:`open_existing`."""
 
-    def __init__(self, client, config: StoreConfig, meta: IndexMeta):
-        self._client, self.config, self.meta = client, config, meta
-        space = {"hnsw:space": "cosine"}
-        self._papers = client.get_or_create_collection(f"{config.name}_papers", metadata=space, embedding_function=None)
-        self._chunks = client.get_or_create_collection(f"{config.name}_chunks", metadata=space, embedding_function=None)
-        self._meta = client.get_or_create_collection(f"{config.name}_meta", embedding_function=None)
-        self._max_batch = max(1, min(client.get_max_batch_size(), 5000))
+    def __init__(self, conn: "_Connection", config: StoreConfig, meta: IndexMeta):
+        self._conn, self.config, self.meta = conn, config, meta
+        self._max_batch = conn.max_batch
+
+    @property
+    def _papers(self):
+        return self._conn.collection(f"{self.config.name}_papers")
+
+    @property
+    def _chunks(self):
+        return self._conn.collection(f"{self.config.name}_chunks")
+
+    @property
+    def _meta(self):
+        return self._conn.collection(f"{self.config.name}_meta")
 
     @classmethod
     def open(cls, config: StoreConfig, model: str, dim: int) -> "Store":
         """Open or create an index for ``model``; a different model is an :class:`IndexMismatchError`."""
-        client = _client(config)
-        probe = cls(client, config, IndexMeta(model, dim, 0, ()))
+        probe = cls(_connection(config), config, IndexMeta(model, dim, 0, ()))
         stored = probe._read_meta()
         if stored is None:
-            probe._write_meta(probe.meta)
+            probe._create(probe.meta)
             return probe
         if (stored.model, stored.dim) != (model, dim):
             raise IndexMismatchError(
@@ -118,7 +171,7 @@ class Store:
     @classmethod
     def read_meta(cls, config: StoreConfig) -> IndexMeta | None:
         """The stored model and dimension without opening for writing (None for a new index)."""
-        return cls(_client(config), config, IndexMeta("", 0, 0, ()))._read_meta()
+        return cls(_connection(config), config, IndexMeta("", 0, 0, ()))._read_meta()
 
     @classmethod
     def open_existing(cls, config: StoreConfig) -> "Store":
@@ -129,19 +182,48 @@ class Store:
         where = f"{config.host}:{config.port}" if config.host else os.path.abspath(config.path)
         if not config.host and not os.path.isfile(os.path.join(config.path, "chroma.sqlite3")):
             raise PaperChatError(f"There is no index at {where}: build one with python -m ingest SOURCE --index DIR.")
-        client = _client(config)
-        if f"{config.name}_meta" not in {c.name for c in client.list_collections()}:
+        conn = _connection(config)
+        if f"{config.name}_meta" not in conn.collection_names():
             raise PaperChatError(f"There is no index named {config.name!r} at {where}.")
-        probe = cls(client, config, IndexMeta("", 0, 0, ()))
+        probe = cls(conn, config, IndexMeta("", 0, 0, ()))
         meta = probe._read_meta()
         if meta is None:
             raise PaperChatError(f"The index at {where} is incomplete (no model recorded); ingest into it again.")
         probe.meta = meta
         return probe
 
+    @classmethod
+    def writer(cls, config: StoreConfig, command: str | None = None, wait: bool = True,
+               on_wait: Callable[[Holder | None], None] | None = None):
+        """Hold the writer lock of the index at ``config`` (before opening it, even before it exists).
+
+        ``wait=False`` raises :class:`ingest.lock.IndexBusyError` naming the holder instead of
+        waiting; ``on_wait(holder)`` is called when waiting starts (and when the holder changes).
+        Every write takes the lock anyway; holding it across a run keeps other writers out between
+        batches and lets a caller choose between waiting and failing.
+        """
+        return _connection(config).hold_writer(command, wait, on_wait)
+
+    def writing(self, command: str | None = None, wait: bool = True,
+                on_wait: Callable[[Holder | None], None] | None = None):
+        """:meth:`writer` for this store's index."""
+        return self._conn.hold_writer(command, wait, on_wait)
+
+    def writer_holder(self) -> Holder | None:
+        """Who holds the writer lock now (None when nobody does)."""
+        return self._conn.holder()
+
     def reload_meta(self) -> IndexMeta:
-        """Re-read the model, sources and write generation, which another process may have moved on."""
-        self.meta = self._read_meta() or self.meta
+        """Re-read the model, sources and write generation, which another process may have moved on.
+
+        A new generation written by another process means this process's vector segments are
+        stale: the Chroma client is reopened (every store of this process on the index follows).
+        """
+        meta = self._read_meta()
+        if meta is not None and self._conn.behind(meta.generation):
+            self._conn.reopen()
+            meta = self._read_meta() or meta
+        self.meta = meta or self.meta
         return self.meta
 
     @property
@@ -149,6 +231,15 @@ class Store:
         return f"chroma://{self.config.host}:{self.config.port}" if self.config.host else os.path.abspath(self.config.path)
 
     # -- writing -------------------------------------------------------------
+    @_writing
+    def _create(self, meta: IndexMeta) -> None:
+        if self._read_meta() is None:  # nobody created it while we waited for the lock
+            self._write_meta(meta)
+        elif (self.meta.model, self.meta.dim) != (meta.model, meta.dim):
+            raise IndexMismatchError(f"The index at {self.location} was just created with {self.meta.model} "
+                                     f"({self.meta.dim} dimensions), not {meta.model} ({meta.dim} dimensions).")
+
+    @_writing
     def write(self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors, remove: Sequence[str] = ()) -> None:
         """Store papers with their chunks and chunk vectors; ``remove`` lists paper ids to drop.
 
@@ -188,11 +279,13 @@ class Store:
         for start in range(0, len(paper_ids), _PAGE):
             self._chunks.delete(where={"paper_id": {"$in": list(paper_ids[start:start + _PAGE])}})
 
+    @_writing
     def add_sources(self, sources: Sequence[str]) -> None:
         merged = tuple(sorted(set(self.meta.sources).union(sources)))
         if merged != self.meta.sources:
             self._write_meta(replace(self.meta, sources=merged))
 
+    @_writing
     def update_metadata(self, papers: Sequence[Paper]) -> None:
         """Rewrite the rows of existing ``papers`` where only provenance changed (their text and chunks did not)."""
         for start in range(0, len(papers), self._max_batch):
@@ -200,6 +293,7 @@ class Store:
             self._papers.update(ids=[p.paper_id for p in part], metadatas=[_paper_meta(p) for p in part])
         self._write_meta(replace(self.meta, generation=self.meta.generation + 1))
 
+    @_writing
     def remove_sources(self, sources: Sequence[str]) -> None:
         """Drop ``sources`` from the index's source list (after their papers were removed)."""
         kept = tuple(s for s in self.meta.sources if s not in set(sources))
@@ -214,25 +308,58 @@ class Store:
                 counts[meta["paper_id"]] = counts.get(meta["paper_id"], 0) + 1
         return counts
 
+    @_writing
     def set_chunker(self, fingerprint: str) -> None:
         """Record how every chunk in the index was cut (after a first ingest or a re-chunk)."""
         if fingerprint != self.meta.chunker:
             self._write_meta(replace(self.meta, chunker=fingerprint))
 
+    @_writing
+    def restore_vectors(self, kind: str, ids: Sequence[str], vectors) -> None:
+        """Give rows of ``kind`` ("chunks" or "papers") that lost their vectors new ones; text and
+        metadata stay. A new generation tells readers to reload their segments."""
+        collection = self._collection(kind)
+        generation = self.meta.generation + 1
+        vectors = [list(map(float, v)) for v in vectors]
+        for start in range(0, len(ids), self._max_batch):
+            part = list(ids[start:start + self._max_batch])
+            got = collection.get(ids=part, include=["documents", "metadatas"])
+            found = {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+            keep = [i for i in part if i in found]
+            metas = [{**found[i][1], "gen": generation} if kind == "chunks" else found[i][1] for i in keep]
+            by_id = dict(zip(part, vectors[start:start + self._max_batch]))
+            collection.upsert(ids=keep, documents=[found[i][0] for i in keep], metadatas=metas,
+                              embeddings=[by_id[i] for i in keep])
+        self._write_meta(replace(self.meta, generation=generation))
+
+    @_writing
+    def delete_chunks(self, chunk_ids: Sequence[str]) -> None:
+        """Drop chunk rows by id (chunks left behind by a paper that is gone)."""
+        for start in range(0, len(chunk_ids), _PAGE):
+            self._chunks.delete(ids=list(chunk_ids[start:start + _PAGE]))
+        self._write_meta(replace(self.meta, generation=self.meta.generation + 1))
+
+    def reopen(self) -> None:
+        """Reload the vector segments from disk now (every store of this process on the index follows)."""
+        self._conn.reopen()
+
     # -- reading -------------------------------------------------------------
+    @_reading
     def get_papers(self, ids: Sequence[str]) -> dict[str, Paper]:
         found: dict[str, Paper] = {}
         ids = list(dict.fromkeys(ids))
         for start in range(0, len(ids), _PAGE):
             got = self._papers.get(ids=ids[start:start + _PAGE], include=["documents", "metadatas"])
             for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                found[pid] = _paper_from(pid, doc, meta)
+                if meta is not None:
+                    found[pid] = _paper_from(pid, doc, meta)
         return found
 
     def find_by_fingerprint(self, fingerprints: Sequence[str]) -> dict[str, Paper]:
         """One paper per fingerprint found (the smallest id where several share an abstract)."""
         return {fp: papers[0] for fp, papers in self.papers_by_fingerprint(fingerprints).items()}
 
+    @_reading
     def papers_by_fingerprint(self, fingerprints: Sequence[str]) -> dict[str, list[Paper]]:
         """Every paper whose abstract has one of these fingerprints, sorted by id, keyed by fingerprint."""
         found: dict[str, list[Paper]] = {}
@@ -261,6 +388,7 @@ class Store:
     def chunk_ids(self) -> set[str]:
         return {i for ids, _, _ in self._pages(self._chunks, None, []) for i in ids}
 
+    @_reading
     def query(self, vector, k: int, paper_ids: Sequence[str] | None = None) -> list[ChunkHit]:
         """Nearest chunks by cosine similarity, optionally only among ``paper_ids``."""
         if k <= 0 or (paper_ids is not None and not paper_ids):
@@ -269,8 +397,10 @@ class Store:
         got = self._chunks.query(query_embeddings=[list(map(float, vector))], n_results=k, where=where,
                                  include=["documents", "metadatas", "distances"])
         return [ChunkHit(i, m["paper_id"], int(m["position"]), d, 1.0 - float(dist))
-                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if m is not None]  # deleted by another writer since the vectors were loaded
 
+    @_reading
     def score_chunks(self, vector, paper_ids: Sequence[str]) -> list[ChunkHit]:
         """Every chunk of ``paper_ids`` with its exact cosine to ``vector``, best first.
 
@@ -301,20 +431,77 @@ class Store:
             rows += zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
         return rows
 
+    def chunk_table(self) -> Iterator[tuple[str, str, int, int]]:
+        """(chunk_id, paper_id, position, n_chunks) of every chunk, from metadata only."""
+        for ids, _, metas in self._pages(self._chunks, None, ["metadatas"]):
+            yield from ((i, m["paper_id"], int(m["position"]), int(m.get("n_chunks", 1))) for i, m in zip(ids, metas))
+
+    @_reading
+    def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for start in range(0, len(chunk_ids), _PAGE):
+            got = self._chunks.get(ids=list(chunk_ids[start:start + _PAGE]), include=["documents"])
+            found.update(zip(got["ids"], got["documents"]))
+        return found
+
+    @_reading
+    def vectors(self, kind: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of rows of ``kind`` that have one."""
+        found, collection = {}, self._collection(kind)
+        for i in ids:
+            try:
+                got = collection.get(ids=[i], include=["embeddings"])
+            except ChromaError:
+                continue
+            found.update((k, list(map(float, v))) for k, v in zip(got["ids"], got["embeddings"]))
+        return found
+
+    def missing_vectors(self, kind: str, ids: Sequence[str]) -> list[str]:
+        """Rows of ``kind`` ("chunks" or "papers") among ``ids`` that have no vector.
+
+        Chroma fails a whole read when one row lacks its vector ("Error finding id"), so a
+        failing page is split in halves until the rows at fault are found.
+        """
+        collection, missing = self._collection(kind), []
+
+        def probe(part: list[str]) -> None:
+            try:
+                collection.get(ids=part, include=["embeddings"])
+            except ChromaError:
+                if len(part) == 1:
+                    missing.append(part[0])
+                else:
+                    probe(part[:len(part) // 2])
+                    probe(part[len(part) // 2:])
+        for start in range(0, len(ids), _PAGE):
+            probe(list(ids[start:start + _PAGE]))
+        return missing
+
+    def _collection(self, kind: str):
+        if kind not in ("papers", "chunks"):
+            raise ValueError(f"kind must be 'papers' or 'chunks', not {kind!r}")
+        return self._papers if kind == "papers" else self._chunks
+
+    @_reading
     def stats(self) -> IndexStats:
         return IndexStats(self.location, self._papers.count(), self._chunks.count(),
                           self.meta.model, self.meta.dim, self.meta.sources, self.meta.chunker)
 
     def _pages(self, collection, where, include) -> Iterator[tuple[list, list, list]]:
-        offset = 0
+        offset, name = 0, collection.name
         while True:
-            got = collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            got = self._page(name, where, include, offset)
             if not got["ids"]:
                 return
             n = len(got["ids"])
             yield got["ids"], got.get("documents") or [None] * n, got.get("metadatas") or [None] * n
             offset += n
 
+    @_reading
+    def _page(self, name: str, where, include, offset: int) -> dict:
+        return self._conn.collection(name).get(where=where, include=include, limit=_PAGE, offset=offset)
+
+    @_reading
     def _read_meta(self) -> IndexMeta | None:
         got = self._meta.get(ids=["meta"], include=["metadatas"])
         if not got["ids"]:
@@ -328,17 +515,227 @@ class Store:
             "model": meta.model, "dim": meta.dim, "generation": meta.generation,
             "sources": json.dumps(list(meta.sources)), "chunker": meta.chunker}])
         self.meta = meta
+        self._conn.generation = meta.generation  # our own write: our segments are current
 
 
-def _client(config: StoreConfig):
+_CONNECTIONS: dict[tuple, "_Connection"] = {}
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _connection(config: StoreConfig) -> "_Connection":
+    """This process's one connection to the index at ``config`` (shared by every Store on it)."""
+    key = (config.host, config.port) if config.host else (os.path.realpath(config.path),)
+    with _CONNECTIONS_LOCK:
+        if key not in _CONNECTIONS:
+            _CONNECTIONS[key] = _Connection(config)
+        return _CONNECTIONS[key]
+
+
+class _Connection:
+    """A Chroma client and its collections, the locks of the index, and the write generation
+    the client's vector segments reflect (``generation``; None before the first read).
+
+    ``segments`` (a lock file, re-entrant per thread) guards every load and save of vector
+    segments: opening and reopening here, each write in :class:`Store`. It is the only lock
+    taken inside the writer lock, always in that order, so no two locks can deadlock.
+    """
+
+    def __init__(self, config: StoreConfig):
+        self.remote = bool(config.host)
+        self.path = "" if self.remote else os.path.realpath(config.path)
+        self.config, self.epoch, self.generation = config, 0, None
+        self._client, self._collections = None, {}
+        if self.remote:
+            self._writer, self.segments = _Lease(self), _ThreadMutex()
+        else:
+            os.makedirs(self.path, exist_ok=True)
+            self._writer, self.segments = WriterLock(self.path), FileMutex(self.path)
+        self.max_batch = max(1, min(self.client().get_max_batch_size(), 5000))
+
+    def client(self):
+        if self._client is None:
+            with self.segments.hold():
+                if self._client is None:
+                    self._client = _new_client(self.config, self.path)
+        return self._client
+
+    def collection_names(self) -> set[str]:
+        return {c.name for c in self.client().list_collections()}
+
+    def collection(self, name: str):
+        found = self._collections.get(name)
+        if found is None:
+            with self.segments.hold():
+                if name not in self._collections:
+                    self._open_collections(name.rsplit("_", 1)[0])
+                found = self._collections[name]
+        return found
+
+    def _open_collections(self, prefix: str) -> None:
+        """Get or create the index's three collections and load their segments (under the segment lock)."""
+        space = {"hnsw:space": "cosine"}
+        client = self.client()
+        for kind in ("papers", "chunks", "meta"):
+            extra = {"metadata": space} if kind != "meta" else {}
+            collection = client.get_or_create_collection(f"{prefix}_{kind}", embedding_function=None, **extra)
+            collection.count()  # Chroma loads the vector segment (and replays its log) on first use
+            self._collections[f"{prefix}_{kind}"] = collection
+        got = self._collections[f"{prefix}_meta"].get(ids=["meta"], include=["metadatas"])
+        self.generation = int(got["metadatas"][0]["generation"]) if got["ids"] else 0
+
+    def behind(self, generation: int) -> bool:
+        """True when another process wrote generation ``generation`` after this client loaded its segments."""
+        return not self.remote and self.generation is not None and generation != self.generation
+
+    def reopen(self) -> None:
+        """A new Chroma client over the same directory: its segments load what is on disk now."""
+        if self.remote:
+            return
+        with self.segments.hold():
+            prefixes = {name.rsplit("_", 1)[0] for name in self._collections}
+            old = SharedSystemClient._identifier_to_system.pop(self.path, None)
+            SharedSystemClient._identifier_to_refcount.pop(self.path, None)
+            self._client, self._collections = None, {}
+            for prefix in prefixes:
+                self._open_collections(prefix)
+            self.epoch += 1
+            if old is not None:
+                old.stop()  # frees its vectors; a call still using it fails and is retried on the new client
+
+    def recover(self, epoch: int) -> bool:
+        """After a failed read begun at ``epoch``: reopen (unless another thread just did); False on a server."""
+        if self.remote:
+            return False
+        with self.segments.hold():
+            if self.epoch == epoch:
+                self.reopen()
+        return True
+
+    @contextmanager
+    def hold_writer(self, command: str | None, wait: bool, on_wait) -> Iterator[None]:
+        with self._writer.hold(command, wait, on_wait) as fresh:
+            if fresh and self._collections:  # another process wrote since we loaded: never write over it
+                self.reopen()
+            yield
+
+    def holder(self) -> Holder | None:
+        return self._writer.holder()
+
+    def renew(self) -> None:
+        if self.remote:
+            self._writer.renew()
+
+
+def _new_client(config: StoreConfig, path: str):
     settings = Settings(anonymized_telemetry=False, allow_reset=False)
     if config.host:
         try:
             return chromadb.HttpClient(host=config.host, port=config.port, settings=settings)
         except Exception as exc:  # chromadb raises several types for "cannot connect"
             raise UnavailableError(f"Cannot reach the Chroma server at {config.host}:{config.port}: {exc}") from exc
-    os.makedirs(config.path, exist_ok=True)
-    return chromadb.PersistentClient(path=config.path, settings=settings)
+    return chromadb.PersistentClient(path=path, settings=settings)
+
+
+class _ThreadMutex:
+    """A Chroma server loads and saves its own segments: only this process's threads are kept apart."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+
+    def hold(self):
+        return self._lock
+
+
+class _Lease:
+    """The writer lock on a Chroma server: numbered lease rows ``lock:<n>`` in the meta collection.
+
+    Chroma ignores an ``add`` of an id that exists, so of two writers adding ``lock:<n+1>``
+    only one finds its token there afterwards: it holds the lease until it marks the row
+    released. A lease whose holder is dead (same host) or has not written for ``_LEASE_S``
+    is taken over by adding the next number; its old holder then stops at its next write.
+    """
+
+    def __init__(self, conn: _Connection):
+        self._conn, self._thread, self._depth = conn, threading.RLock(), 0
+        self._row: tuple[str, dict] | None = None
+
+    def _collection(self):
+        return self._conn.collection(f"{self._conn.config.name}_meta")
+
+    def _latest(self) -> tuple[int, dict | None]:
+        got = self._collection().get(where={"kind": "lock"}, include=["metadatas"])
+        rows = sorted(got["metadatas"], key=lambda m: int(m["n"]))
+        return (int(rows[-1]["n"]), rows[-1]) if rows else (0, None)
+
+    def holder(self) -> Holder | None:
+        _, row = self._latest()
+        return None if row is None or row["released"] else _holder(row)
+
+    @contextmanager
+    def hold(self, command: str | None, wait: bool, on_wait) -> Iterator[bool]:
+        with self._thread:
+            if self._depth == 0:
+                self._take(command or current_command(), wait, on_wait)
+            self._depth += 1
+            try:
+                yield False  # a server's clients always see each other's writes: nothing to reopen
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._release()
+
+    def _take(self, command: str, wait: bool, on_wait) -> None:
+        shown = None
+        while True:
+            n, row = self._latest()
+            if row is None or row["released"] or _expired(row):
+                mine = {"kind": "lock", "n": n + 1, "pid": os.getpid(), "host": HOST, "command": command,
+                        "since": time.time(), "heartbeat": time.time(), "token": uuid.uuid4().hex, "released": False}
+                self._collection().add(ids=[f"lock:{n + 1}"], embeddings=[[0.0]], metadatas=[mine])
+                got = self._collection().get(ids=[f"lock:{n + 1}"], include=["metadatas"])
+                if got["ids"] and got["metadatas"][0]["token"] == mine["token"]:
+                    self._row = (f"lock:{n + 1}", mine)
+                    return
+                continue
+            holder = _holder(row)
+            if not wait:
+                raise IndexBusyError(self._conn_where(), holder)
+            if on_wait and holder != shown:
+                on_wait(holder)
+                shown = holder
+            time.sleep(0.5)
+
+    def renew(self) -> None:
+        """Called by every write: extend the lease, or stop when another writer took it over."""
+        if self._row is None:
+            return
+        row_id, mine = self._row
+        n, latest = self._latest()
+        if latest is None or latest["token"] != mine["token"]:
+            raise PaperChatError(f"another writer took over the index at {self._conn_where()} "
+                                 f"({_holder(latest).describe() if latest else 'unknown'}); stopping")
+        mine["heartbeat"] = time.time()
+        self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[mine])
+
+    def _release(self) -> None:
+        if self._row is not None:
+            row_id, mine = self._row
+            _, latest = self._latest()
+            if latest is not None and latest["token"] == mine["token"]:
+                self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[{**mine, "released": True}])
+            self._row = None
+
+    def _conn_where(self) -> str:
+        return f"chroma://{self._conn.config.host}:{self._conn.config.port}"
+
+
+def _holder(row: dict) -> Holder:
+    return Holder(int(row["pid"]), str(row["host"]), str(row["command"]), float(row["since"]),
+                  str(row["token"]), bool(row["released"]))
+
+
+def _expired(row: dict) -> bool:
+    return _holder(row).alive() is False or time.time() - float(row["heartbeat"]) > _LEASE_S
 
 
 def _chunk_meta(chunk: Chunk, generation: int) -> dict:
