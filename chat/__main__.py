@@ -1,12 +1,17 @@
 """Command line: ``python -m chat ask "QUESTION" ["QUESTION" ...]``.
 
-Models load once; each question is answered in turn (independently: no history).
-``--json`` prints one JSON object per question, one per line; otherwise readable text
-with the cited sources at the end. The model comes from ``--model``, else
-``PAPERCHAT_MODEL``, else the default model (models/llm.py), downloaded once; offline
-before that download, or with ``--model none``, answers are extractive (a note says why).
+Models load once; each question is answered in turn, independently, or with
+``--conversation`` as successive turns of one conversation (each turn sees the earlier
+questions and answers, as in the app, so "and how much memory does it save?" is
+rewritten into a standalone query first). ``--json`` prints one JSON object per
+question, one per line (with its ``standalone_query``); otherwise readable text with the
+cited sources at the end; control characters in stored text are printed escaped. The
+model comes from ``--model``, else ``PAPERCHAT_MODEL``, else the default model
+(models/llm.py), downloaded once; offline before that download, or with ``--model none``,
+answers are extractive (a note says why).
 
     python -m chat ask "How does QLoRA save memory?" --index index --json
+    python -m chat ask --conversation "What is QLoRA?" "and how much memory does it save?" --json
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -49,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ask.add_argument("--full-abstracts", action="store_true", help="give the model whole abstracts, not the "
                                                                    "most relevant sentences")
     ask.add_argument("--no-abstain", action="store_true", help="answer even when the evidence is weak")
+    ask.add_argument("--conversation", action="store_true",
+                     help="answer the questions as successive turns of one conversation (follow-ups allowed)")
     ask.add_argument("--json", action="store_true", help="one JSON object per question, one per line")
     args = parser.parse_args(argv)
     if args.k < 1:
@@ -95,12 +103,15 @@ def run(args: argparse.Namespace) -> int:
     for note in answerer.notes:
         print(f"note: {note}", file=sys.stderr)
     filters = _filters(args)
+    history: list[tuple[str, str]] = []  # (question, answer text) pairs, as the app passes them
     for question in args.questions:
-        answer = answerer.ask(question, k=args.k, filters=filters)
+        answer = answerer.ask(question, history=history, k=args.k, filters=filters)
+        if args.conversation:
+            history.append((question, answer.answer))
         if args.json:
-            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            print(_safe(json.dumps(answer.to_json(), ensure_ascii=False), "\\u{:04x}"), flush=True)
         else:
-            print(format_answer(answer), flush=True)
+            print(_safe(format_answer(answer)), flush=True)
     return 0
 
 
@@ -116,7 +127,12 @@ def _filters(args: argparse.Namespace):
 
 def format_answer(answer) -> str:
     """Readable text: question, answer, then the cited papers with their supporting sentences."""
-    lines = [f"Q: {answer.question}", "", answer.answer, ""]
+    lines = [f"Q: {answer.question}"]
+    if answer.standalone_query and answer.standalone_query != answer.question:
+        lines.append(f"   (searched as: {answer.standalone_query})")
+    if getattr(answer, "filters", None) is not None:
+        lines.append(f"   (filters: {answer.filters.describe()})")
+    lines += ["", answer.answer, ""]
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:
@@ -127,6 +143,18 @@ def format_answer(answer) -> str:
     mode = f"model {answer.model}" if answer.mode == "llm" else "extractive"
     lines.append(f"({mode} · {answer.timings.get('total', 0.0):.2f} s)")
     return "\n".join(lines) + "\n"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: str, escape: str = "\\x{:02x}") -> str:
+    r"""Text for the terminal: control characters (ESC, BEL, C1 ...) shown escaped, never interpreted.
+
+    >>> _safe("Title\x1b]0;owned\x07 ok"), _safe('"a\x9bb"', "\\u{:04x}")
+    ('Title\\x1b]0;owned\\x07 ok', '"a\\u009bb"')
+    """
+    return _CONTROL.sub(lambda m: escape.format(ord(m.group())), text)
 
 
 class _Progress:
