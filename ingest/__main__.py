@@ -143,7 +143,10 @@ def _writer(args: argparse.Namespace):
         who = holder.describe() if holder else "another process"
         print(printable(f"waiting: the index is being written by {who}; this run starts when it is done "
                         "(Ctrl-C stops; --no-wait exits instead)", newlines=False), file=sys.stderr, flush=True)
-    return Store.writer(_store_config(args), wait=not args.no_wait, on_wait=waiting)
+    def took_over(holder) -> None:
+        print(printable(f"note: took over the index lock left by {holder.describe()}, which is no longer running",
+                        newlines=False), file=sys.stderr, flush=True)
+    return Store.writer(_store_config(args), wait=not args.no_wait, on_wait=waiting, on_takeover=took_over)
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -194,15 +194,17 @@ class Store:
 
     @classmethod
     def writer(cls, config: StoreConfig, command: str | None = None, wait: bool = True,
-               on_wait: Callable[[Holder | None], None] | None = None):
+               on_wait: Callable[[Holder | None], None] | None = None,
+               on_takeover: Callable[[Holder], None] | None = None):
         """Hold the writer lock of the index at ``config`` (before opening it, even before it exists).
 
         ``wait=False`` raises :class:`ingest.lock.IndexBusyError` naming the holder instead of
-        waiting; ``on_wait(holder)`` is called when waiting starts (and when the holder changes).
-        Every write takes the lock anyway; holding it across a run keeps other writers out between
+        waiting; ``on_wait(holder)`` is called when waiting starts (and when the holder changes);
+        ``on_takeover(holder)`` when the lock was left by a writer that died holding it. Every
+        write takes the lock anyway; holding it across a run keeps other writers out between
         batches and lets a caller choose between waiting and failing.
         """
-        return _connection(config).hold_writer(command, wait, on_wait)
+        return _connection(config).hold_writer(command, wait, on_wait, on_takeover)
 
     def writing(self, command: str | None = None, wait: bool = True,
                 on_wait: Callable[[Holder | None], None] | None = None):
@@ -612,8 +614,11 @@ class _Connection:
         return True
 
     @contextmanager
-    def hold_writer(self, command: str | None, wait: bool, on_wait) -> Iterator[None]:
+    def hold_writer(self, command: str | None, wait: bool, on_wait, on_takeover=None) -> Iterator[None]:
         with self._writer.hold(command, wait, on_wait) as fresh:
+            dead = getattr(self._writer, "took_over", None)
+            if fresh and dead is not None and on_takeover is not None:
+                on_takeover(dead)
             if fresh and self._collections:  # another process wrote since we loaded: never write over it
                 self.reopen()
             yield
