@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest.records import Paper, make_paper, parse_arxiv_id
+from ingest.records import FieldTooLong, Paper, make_paper, parse_arxiv_id
 from ingest.repair import repair_scraped  # pages lose spaces at links and markup: put them back
 from ingest.source_types import Rejection
 
@@ -66,6 +66,8 @@ def parse_abstract_lines(lines: Iterable[Line], source: str) -> Iterator[Paper |
         elif item[1].strip() and not is_chrome(item[1]):
             try:
                 yield make_paper(abstract=repair_scraped(item[1]), source=source)
+            except FieldTooLong as exc:
+                yield Rejection(source, item[0], str(exc))
             except ValueError:
                 yield Rejection(source, item[0], "line has no text once markup is removed")
 
@@ -94,6 +96,8 @@ def parse_dump(lines: Iterable[Line], source: str) -> Iterator[Paper | Rejection
 def _dump_record(current: tuple[int, str], body: list[str], source: str) -> Paper | Rejection:
     try:
         return make_paper(raw_id=current[1], abstract=repair_scraped(" ".join(body)), source=source)
+    except FieldTooLong as exc:
+        return Rejection(source, current[0], f"record {current[1]}: {exc}")
     except ValueError:
         return Rejection(source, current[0], f"record {current[1]} has no abstract")
 
@@ -112,6 +116,8 @@ class _Draft:
             return make_paper(title=repair_scraped(self.title),
                               abstract=repair_scraped(_ABSTRACT_LABEL.sub("", self.abstract)),
                               date=self.date, source=source)
+        except FieldTooLong as exc:
+            return Rejection(source, self.line, str(exc))
         except ValueError:
             return Rejection(source, self.line, "abstract has no text once markup is removed")
 
