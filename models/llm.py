@@ -46,6 +46,7 @@ class LLMConfig:
     seed: int = 0
     repeat_penalty: float = 1.1
     chat_template: str | None = None  # a Jinja chat template to use instead of the GGUF's own
+    n_gpu_layers: int | None = None  # layers on the GPU; None: all (-1) when llama.cpp was built with GPU support, else 0
 
 
 def resolve_model(spec: str, progress: Progress | None = None, cache_dir: str | None = None) -> str:
@@ -134,6 +135,20 @@ def _progress_class(callback: Progress):
     return _Report
 
 
+def gpu_layers(requested: int | None = None) -> int:
+    """Layers llama.cpp offloads to the GPU: ``requested``, else every layer (-1) when this llama.cpp was
+    built with GPU support (CUDA, Metal, Vulkan...), else 0.
+
+    >>> gpu_layers(8), gpu_layers() in (0, -1)
+    (8, True)
+    """
+    if requested is not None:
+        return requested
+    from llama_cpp import llama_supports_gpu_offload
+
+    return -1 if llama_supports_gpu_offload() else 0
+
+
 def fallback_prompt(messages: Sequence[dict]) -> str:
     """The plain template for models without a chat template.
 
@@ -157,8 +172,9 @@ class LocalLLM:
         self.config = config
         self.path = resolve_model(config.model, progress, cache_dir)
         try:
+            self.gpu_layers = gpu_layers(config.n_gpu_layers)
             self._llama = Llama(model_path=self.path, n_ctx=config.n_ctx, n_threads=config.n_threads or os.cpu_count(),
-                                seed=config.seed, verbose=False)
+                                seed=config.seed, n_gpu_layers=self.gpu_layers, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise UnavailableError(f"Cannot load model {self.path}: {exc}") from exc
         # Free the model while the interpreter is still whole: llama.cpp's own __del__ at exit prints
