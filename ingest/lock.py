@@ -7,6 +7,8 @@ own copy of the vector index in memory and saves it over the other's. So every w
 (pid, host, command, since when); the lock itself is the kernel's ``flock``, so a writer
 that dies (even by SIGKILL) releases it, and the next one takes over and says so. Within
 one process the lock is re-entrant per thread; another thread waits like another process.
+A Chroma server has no directory to lock: :class:`ServerLease` keeps the same rules with a
+lease row in the index's meta collection.
 
 :class:`FileMutex` is the short lock around the moments a process loads or saves the vector
 segments (opening, reopening, each write), so that a reader never loads a file that a
@@ -33,11 +35,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from models.errors import PaperChatError
 
+LEASE_S = 600.0  # a server lease no write renewed for this long is taken over
 PROCESS_TOKEN = uuid.uuid4().hex  # tells this process's own earlier locks from another's (pids are reused)
 HOST = socket.gethostname()
 _POLL_S = 0.25
@@ -226,3 +230,93 @@ def _write(fd: int, holder: Holder) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
     os.fsync(fd)
+
+
+class ServerLease:
+    """The writer lock on a Chroma server: numbered lease rows ``lock:<n>`` in the meta collection.
+
+    Chroma ignores an ``add`` of an id that exists, so of two writers adding ``lock:<n+1>``
+    only one finds its token there afterwards: it holds the lease until it marks the row
+    released. A lease whose holder is dead (same host) or has not written for ``LEASE_S``
+    is taken over by adding the next number; its old holder then stops at its next write
+    (:meth:`renew`, called by every write).
+    """
+
+    def __init__(self, collection: Callable[[], Any], where: str):
+        self._collection, self.where = collection, where  # the meta collection (a Chroma collection), lazily
+        self._thread, self._depth = threading.RLock(), 0
+        self._row: tuple[str, dict] | None = None
+
+    def _latest(self) -> tuple[int, dict | None]:
+        got = self._collection().get(where={"kind": "lock"}, include=["metadatas"])
+        rows = sorted(got["metadatas"], key=lambda m: int(m["n"]))
+        return (int(rows[-1]["n"]), rows[-1]) if rows else (0, None)
+
+    def holder(self) -> Holder | None:
+        _, row = self._latest()
+        return None if row is None or row["released"] else _holder(row)
+
+    @contextmanager
+    def hold(self, command: str | None, wait: bool, on_wait) -> Iterator[bool]:
+        with self._thread:
+            if self._depth == 0:
+                self._take(command or current_command(), wait, on_wait)
+            self._depth += 1
+            try:
+                yield False  # a server's clients always see each other's writes: nothing to reopen
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._release()
+
+    def _take(self, command: str, wait: bool, on_wait) -> None:
+        shown = None
+        while True:
+            n, row = self._latest()
+            if row is None or row["released"] or _expired(row):
+                mine = {"kind": "lock", "n": n + 1, "pid": os.getpid(), "host": HOST, "command": command,
+                        "since": time.time(), "heartbeat": time.time(), "token": uuid.uuid4().hex, "released": False}
+                self._collection().add(ids=[f"lock:{n + 1}"], embeddings=[[0.0]], metadatas=[mine])
+                got = self._collection().get(ids=[f"lock:{n + 1}"], include=["metadatas"])
+                if got["ids"] and got["metadatas"][0]["token"] == mine["token"]:
+                    self._row = (f"lock:{n + 1}", mine)
+                    if n > 8:  # old released leases: keep a few for the record
+                        self._collection().delete(where={"$and": [{"kind": "lock"}, {"n": {"$lt": n - 4}}]})
+                    return
+                continue
+            holder = _holder(row)
+            if not wait:
+                raise IndexBusyError(self.where, holder)
+            if on_wait and holder != shown:
+                on_wait(holder)
+                shown = holder
+            time.sleep(0.5)
+
+    def renew(self) -> None:
+        """Called by every write: extend the lease, or stop when another writer took it over."""
+        if self._row is None:
+            return
+        row_id, mine = self._row
+        n, latest = self._latest()
+        if latest is None or latest["token"] != mine["token"]:
+            raise PaperChatError(f"another writer took over the index at {self.where} "
+                                 f"({_holder(latest).describe() if latest else 'unknown'}); stopping")
+        mine["heartbeat"] = time.time()
+        self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[mine])
+
+    def _release(self) -> None:
+        if self._row is not None:
+            row_id, mine = self._row
+            _, latest = self._latest()
+            if latest is not None and latest["token"] == mine["token"]:
+                self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[{**mine, "released": True}])
+            self._row = None
+
+
+def _holder(row: dict) -> Holder:
+    return Holder(int(row["pid"]), str(row["host"]), str(row["command"]), float(row["since"]),
+                  str(row["token"]), bool(row["released"]))
+
+
+def _expired(row: dict) -> bool:
+    return _holder(row).alive() is False or time.time() - float(row["heartbeat"]) > LEASE_S

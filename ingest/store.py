@@ -29,15 +29,13 @@ import functools
 import json
 import os
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ingest.lock import HOST, FileMutex, Holder, IndexBusyError, WriterLock, current_command
+from ingest.lock import FileMutex, Holder, ServerLease, WriterLock
 from ingest.records import Paper
 from models.errors import IndexMismatchError, PaperChatError, UnavailableError
 
@@ -50,7 +48,6 @@ from chromadb.errors import ChromaError  # noqa: E402
 _PAGE = 2000
 _FIRST_CHUNKS = 4  # chunk ids tried per paper before its n_chunks is known (an arXiv abstract: 2-4 chunks)
 _LIST_FIELDS = ("authors", "categories", "sources")
-_LEASE_S = 600.0  # a server lease not renewed for this long is taken over (each write renews it)
 # A reader whose in-memory vectors lag another process's writes gets these from Chroma
 # ("Error finding id"), or AttributeError from a client another thread just replaced.
 _STALE = (ChromaError, AttributeError)
@@ -548,7 +545,9 @@ class _Connection:
         self.config, self.epoch, self.generation = config, 0, None
         self._client, self._collections = None, {}
         if self.remote:
-            self._writer, self.segments = _Lease(self), _ThreadMutex()
+            where = f"chroma://{config.host}:{config.port}"
+            self._writer = ServerLease(lambda: self.collection(f"{config.name}_meta"), where)
+            self.segments = _ThreadMutex()
         else:
             os.makedirs(self.path, exist_ok=True)
             self._writer, self.segments = WriterLock(self.path), FileMutex(self.path)
@@ -649,98 +648,6 @@ class _ThreadMutex:
 
     def hold(self):
         return self._lock
-
-
-class _Lease:
-    """The writer lock on a Chroma server: numbered lease rows ``lock:<n>`` in the meta collection.
-
-    Chroma ignores an ``add`` of an id that exists, so of two writers adding ``lock:<n+1>``
-    only one finds its token there afterwards: it holds the lease until it marks the row
-    released. A lease whose holder is dead (same host) or has not written for ``_LEASE_S``
-    is taken over by adding the next number; its old holder then stops at its next write.
-    """
-
-    def __init__(self, conn: _Connection):
-        self._conn, self._thread, self._depth = conn, threading.RLock(), 0
-        self._row: tuple[str, dict] | None = None
-
-    def _collection(self):
-        return self._conn.collection(f"{self._conn.config.name}_meta")
-
-    def _latest(self) -> tuple[int, dict | None]:
-        got = self._collection().get(where={"kind": "lock"}, include=["metadatas"])
-        rows = sorted(got["metadatas"], key=lambda m: int(m["n"]))
-        return (int(rows[-1]["n"]), rows[-1]) if rows else (0, None)
-
-    def holder(self) -> Holder | None:
-        _, row = self._latest()
-        return None if row is None or row["released"] else _holder(row)
-
-    @contextmanager
-    def hold(self, command: str | None, wait: bool, on_wait) -> Iterator[bool]:
-        with self._thread:
-            if self._depth == 0:
-                self._take(command or current_command(), wait, on_wait)
-            self._depth += 1
-            try:
-                yield False  # a server's clients always see each other's writes: nothing to reopen
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._release()
-
-    def _take(self, command: str, wait: bool, on_wait) -> None:
-        shown = None
-        while True:
-            n, row = self._latest()
-            if row is None or row["released"] or _expired(row):
-                mine = {"kind": "lock", "n": n + 1, "pid": os.getpid(), "host": HOST, "command": command,
-                        "since": time.time(), "heartbeat": time.time(), "token": uuid.uuid4().hex, "released": False}
-                self._collection().add(ids=[f"lock:{n + 1}"], embeddings=[[0.0]], metadatas=[mine])
-                got = self._collection().get(ids=[f"lock:{n + 1}"], include=["metadatas"])
-                if got["ids"] and got["metadatas"][0]["token"] == mine["token"]:
-                    self._row = (f"lock:{n + 1}", mine)
-                    return
-                continue
-            holder = _holder(row)
-            if not wait:
-                raise IndexBusyError(self._conn_where(), holder)
-            if on_wait and holder != shown:
-                on_wait(holder)
-                shown = holder
-            time.sleep(0.5)
-
-    def renew(self) -> None:
-        """Called by every write: extend the lease, or stop when another writer took it over."""
-        if self._row is None:
-            return
-        row_id, mine = self._row
-        n, latest = self._latest()
-        if latest is None or latest["token"] != mine["token"]:
-            raise PaperChatError(f"another writer took over the index at {self._conn_where()} "
-                                 f"({_holder(latest).describe() if latest else 'unknown'}); stopping")
-        mine["heartbeat"] = time.time()
-        self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[mine])
-
-    def _release(self) -> None:
-        if self._row is not None:
-            row_id, mine = self._row
-            _, latest = self._latest()
-            if latest is not None and latest["token"] == mine["token"]:
-                self._collection().upsert(ids=[row_id], embeddings=[[0.0]], metadatas=[{**mine, "released": True}])
-            self._row = None
-
-    def _conn_where(self) -> str:
-        return f"chroma://{self._conn.config.host}:{self._conn.config.port}"
-
-
-def _holder(row: dict) -> Holder:
-    return Holder(int(row["pid"]), str(row["host"]), str(row["command"]), float(row["since"]),
-                  str(row["token"]), bool(row["released"]))
-
-
-def _expired(row: dict) -> bool:
-    return _holder(row).alive() is False or time.time() - float(row["heartbeat"]) > _LEASE_S
 
 
 def _chunk_meta(chunk: Chunk, generation: int) -> dict:
