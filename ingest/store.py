@@ -29,6 +29,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -217,9 +218,14 @@ class Store:
 
         A new generation written by another process means this process's vector segments are
         stale: the Chroma client is reopened (every store of this process on the index follows).
+        Reloading a large index's vectors takes a while, so during a long ingest by another
+        process they are reloaded at most once per ten reload times; until then this store
+        keeps reporting the generation its vectors hold, so nothing searches papers it cannot score.
         """
         meta = self._read_meta()
         if meta is not None and self._conn.behind(meta.generation):
+            if not self._conn.due():
+                return self.meta
             self._conn.reopen()
             meta = self._read_meta() or meta
         self.meta = meta or self.meta
@@ -544,6 +550,7 @@ class _Connection:
         self.path = "" if self.remote else os.path.realpath(config.path)
         self.config, self.epoch, self.generation = config, 0, None
         self._client, self._collections = None, {}
+        self._opened_at, self._open_seconds = time.monotonic(), 0.0  # when and how fast the segments last loaded
         if self.remote:
             where = f"chroma://{config.host}:{config.port}"
             self._writer = ServerLease(lambda: self.collection(f"{config.name}_meta"), where)
@@ -588,6 +595,10 @@ class _Connection:
         """True when another process wrote generation ``generation`` after this client loaded its segments."""
         return not self.remote and self.generation is not None and generation != self.generation
 
+    def due(self) -> bool:
+        """Whether a reopen for a new generation may happen now: reopening costs at most a tenth of the time."""
+        return time.monotonic() - self._opened_at >= 10 * self._open_seconds
+
     def reopen(self) -> None:
         """A new Chroma client over the same directory: its segments load what is on disk now."""
         if self.remote:
@@ -597,8 +608,10 @@ class _Connection:
             old = SharedSystemClient._identifier_to_system.pop(self.path, None)
             SharedSystemClient._identifier_to_refcount.pop(self.path, None)
             self._client, self._collections = None, {}
+            started = time.monotonic()
             for prefix in prefixes:
                 self._open_collections(prefix)
+            self._opened_at, self._open_seconds = time.monotonic(), time.monotonic() - started
             self.epoch += 1
             if old is not None:
                 old.stop()  # frees its vectors; a call still using it fails and is retried on the new client
