@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.citations import cite
-from chat.evidence import EvidenceConfig, Scored, question_kind, score_sentences
+from chat.relevance import RelevanceConfig, Scored, question_kind, score_sentences
 from chat.sentences import content_words, jaccard
 from ingest.records import Paper
 
@@ -45,7 +45,7 @@ class ExtractiveConfig:
     other_paper_relative: float = 0.9  # ...and a second paper's sentence must reach 90% of it
     comparison_relative: float = 0.75  # unless the question compares, when a second paper is the point
     min_cosine: float = 0.4  # no sentence below this cosine with the question is quoted, however it ranks
-    evidence: EvidenceConfig = EvidenceConfig()
+    relevance: RelevanceConfig = RelevanceConfig()
     duplicate_cosine: float = 0.9  # near-duplicate sentences (cosine) are quoted once
     duplicate_jaccard: float = 0.8  # the same without vectors, on content words
 
@@ -91,7 +91,7 @@ def extractive_answer(query: str, papers: Sequence[Paper], vectors=None,
                       config: ExtractiveConfig = ExtractiveConfig()) -> Extract:
     """Quote the sentences of the first ``max_papers`` papers that answer ``query``, grouped by paper."""
     top = list(papers[:config.max_papers])
-    scored = score_sentences(query, top, vectors, config.evidence)
+    scored = score_sentences(query, top, vectors, config.relevance)
     chosen = select(scored, vectors, config, comparison=question_kind(query) == "comparison")
     order = tuple(sorted({p.paper for p in chosen}))  # papers keep their retrieval rank
     paragraphs = []

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.citations import strip_markers
-from chat.evidence import score_sentences, tidy
+from chat.relevance import score_sentences, tidy
 from chat.sentences import display_title, split_sentences
 from ingest.records import Paper
 from models.tokens import get_encoding
@@ -151,7 +151,8 @@ def build_prompt(question: str, papers: Sequence[Paper], history: Sequence[tuple
     sentences, relevance = _evidence(standalone or question, papers, vectors)
     history = history_messages(history, config, count_text)
     history_cost = sum(count_text(m["content"]) + 4 for m in history)
-    limit = min(n_ctx - config.answer_tokens - config.margin_tokens, config.max_prompt_tokens + history_cost)
+    hard = n_ctx - config.answer_tokens - config.margin_tokens
+    soft = min(hard, config.max_prompt_tokens + history_cost)
 
     def render(chosen: list[list[int]]) -> Messages:
         shown = [i for i, c in enumerate(chosen) if c]
@@ -162,14 +163,17 @@ def build_prompt(question: str, papers: Sequence[Paper], history: Sequence[tuple
     full = [list(range(len(s))) for s in sentences]
     full_tokens = count(render(full))
     start = _focus(relevance, config) if config.focus else full
-    chosen = _fit(start, relevance, lambda c: count(render(c)), limit)
+    # The soft budget gives way first (a model with a tiny vocabulary needs more tokens), then the conversation.
+    limit, chosen = soft, _fit(start, relevance, lambda c: count(render(c)), soft)
     if chosen is None:
-        history = []  # the conversation gives way before the evidence does
-        chosen = _fit(start, relevance, lambda c: count(render(c)), limit)
+        limit, chosen = hard, _fit(start, relevance, lambda c: count(render(c)), hard)
+    if chosen is None:
+        history = []
+        chosen = _fit(start, relevance, lambda c: count(render(c)), hard)
     if chosen is None:  # one source, one sentence, still too long: keep its opening words
         chosen = [[] for _ in papers]
         chosen[0] = [int(np.argmax(relevance[0]))]
-        _shorten_to_fit(sentences[0], chosen[0][0], lambda: count(render(chosen)), limit)
+        _shorten_to_fit(sentences[0], chosen[0][0], lambda: count(render(chosen)), hard)
     messages = render(chosen)
     if count(messages) > limit:
         raise ValueError(f"the question alone does not fit a context of {n_ctx} tokens")

@@ -48,6 +48,8 @@ class SupportConfig:
     min_cosine: float = 0.62  # a source sentence this close in meaning supports the claim...
     min_overlap: float = 0.75  # ...or this share of the claim's content words is in the source
     floor_cosine: float = 0.35  # below this no word overlap makes a claim supported (different topic)
+    align_words: float = 0.5  # the sentence a claim paraphrases: cosine plus this much of its word overlap
+    without_negates: bool = True  # "without extra weights" negates "needs extra weights"
     check_numbers: bool = True
     check_names: bool = True
     check_negation: bool = True
@@ -74,8 +76,10 @@ _NUMBER_WORDS = {"single": "1", "two": "2", "three": "3", "four": "4", "five": "
                  "double": "2"}
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
 _WELL_FORMED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?")  # "1,000" and "99.3"; "1,2" is a list
-_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither|none|unable|fails?|failed|lacks?|lacking)\b|n't\b",
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither|none|unable|fails?\s+to|failed\s+to|lacks?|lacking|"
+                       r"rather\s+than|instead\s+of)\b|n't\b",
                        re.IGNORECASE)
+_WITHOUT = re.compile(r"\bwithout\b", re.IGNORECASE)
 _NOT_NEGATION = re.compile(r"\bnot\s+(?:only|just|merely|necessarily\s+only)\b|\bwhether\s+or\s+not\b|"
                            r"\bno\s+(?:longer|less|more|matter)\b|\bif\s+not\b", re.IGNORECASE)
 # Two directions each: a claim using one side against a source sentence using only the other contradicts it.
@@ -137,13 +141,9 @@ def _support(claim: str, sentences: list[str], title: str, windows: list[str], c
         return Support(False, 0.0, 0.0, "", ("empty source",))
     whole = f"{title} {' '.join(sentences)}"
     overlap = _overlap(claim, whole)
-    if len(cosines) and cosines.max() > 0:
-        best = int(np.argmax(cosines))
-        cosine = float(cosines[best])
-        aligned = windows[best]
-    else:  # no vectors: the sentence sharing most words
-        cosine = 0.0
-        aligned = max(windows, key=lambda w: _overlap(claim, w))
+    words = np.array([_overlap(claim, w) for w in windows])
+    cosine = float(cosines.max()) if len(cosines) else 0.0
+    aligned = windows[int(np.argmax(cosines + config.align_words * words))]
     sentence = aligned if _is_single(aligned, sentences) else _best_single(claim, aligned, sentences)
     problems = contradictions(claim, aligned, whole, config)
     close = cosine >= config.min_cosine or (overlap >= config.min_overlap and
@@ -184,8 +184,8 @@ def contradictions(claim: str, aligned: str, source: str, config: SupportConfig 
         found += [f"number {n} not in source" for n in numbers(claim) if not _number_in(n, have)]
     if config.check_names:
         found += [f"name {n} not in source" for n in names(claim) if not mentions(source, n)]
-    if config.check_negation and negated(claim) != negated(aligned):
-        found.append("negation differs from the source" if negated(claim) else "source is negated, claim is not")
+    if config.check_negation and (problem := _negation_problem(claim, aligned, config.without_negates)):
+        found.append(problem)
     if config.check_antonyms and (swap := _antonym_swap(claim, aligned)):
         found.append(swap)
     return tuple(found)
@@ -219,6 +219,7 @@ def names(claim: str) -> list[str]:
     out = []
     for match in _NAME.finditer(claim):
         token = match.group()
+        token = _drop_word_parts(token)
         if _UNIT_NUMBER.match(token) or len(token) < 2:
             continue
         upper = sum(c.isupper() for c in token)
@@ -228,6 +229,16 @@ def names(claim: str) -> list[str]:
                                                                and token.lower() not in STOPWORDS):
             out.append(token)
     return list(dict.fromkeys(out))
+
+
+def _drop_word_parts(token: str) -> str:
+    """'Slc23a1-deficient' -> 'Slc23a1', 'GPT-4-based' -> 'GPT-4': lower-case words joined to a name are not it."""
+    parts = token.split("-")
+    while len(parts) > 1 and parts[-1].isalpha() and parts[-1].islower():
+        parts.pop()
+    while len(parts) > 1 and parts[0].isalpha() and parts[0].islower():
+        parts.pop(0)
+    return "-".join(parts)
 
 
 def mentions(source: str, name: str) -> bool:
@@ -246,9 +257,37 @@ def _spelled_out(acronym: str, source: str) -> bool:
     return acronym in initials
 
 
-def negated(text: str) -> bool:
+def negated(text: str, without: bool = True) -> bool:
+    """Whether ``text`` negates anything: ``negated("It does not help.")`` -> True."""
+    return bool(negation_scope(text, without)) or bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text)))
+
+
+def negation_scope(text: str, without: bool = True, width: int = 3) -> set[str]:
+    """What a text negates: the first ``width`` content words after each negation (stemmed).
+
+    >>> sorted(negation_scope("It runs without additional learned weights, not only on GPUs."))
+    ['addit', 'learn', 'weight']
+    """
     cleaned = _NOT_NEGATION.sub(" ", text)
-    return bool(_NEGATION.search(cleaned))
+    found: set[str] = set()
+    for match in _NEGATION.finditer(cleaned):
+        found.update(content_words(cleaned[match.end():match.end() + 120])[:width])
+    if without:
+        for match in _WITHOUT.finditer(cleaned):
+            found.update(content_words(cleaned[match.end():match.end() + 120])[:width])
+    return found
+
+
+def _negation_problem(claim: str, aligned: str, without: bool) -> str:
+    """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes")."""
+    mine, theirs = negation_scope(claim, without), negation_scope(aligned, without)
+    if mine & theirs:
+        return ""  # both negate the same thing
+    if theirs & set(content_words(claim)) and not mine:
+        return "source is negated, claim is not"
+    if mine & set(content_words(aligned)):
+        return "negation differs from the source"
+    return ""
 
 
 def _antonym_swap(claim: str, aligned: str) -> str:

@@ -10,10 +10,11 @@ import pytest
 
 from benchmarks.answers import read_lines, read_questions
 from chat.abstain import AbstainConfig
-from chat.answer import UNCITED_NOTE, Answer, AnswerConfig, Answerer
-from chat.citations import parse_markers
+from benchmarks.models import smollm2_path
+from chat.answer import FALLBACK_NOTES, Answer, AnswerConfig, Answerer, Draft
+from chat.citations import UNSUPPORTED_FLAG, parse_markers, strip_markers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
-from chat.prompt import system_message
+from chat.prompt import REFUSAL, fixed_prefix
 from chat.retrieve import Retriever
 from chat.rewrite import needs_context, rewrite
 from chat.sentences import SentenceVectors, split_sentences
@@ -53,7 +54,9 @@ def _assert_well_formed(answer: Answer) -> None:
     assert all(1 <= n <= len(answer.citations) for n in numbers)
     assert list(dict.fromkeys(numbers)) == list(range(1, len(answer.citations) + 1))
     shape = answer.to_json()
-    assert list(shape) == ["question", "answer", "mode", "abstained", "citations", "sources", "timings"]
+    assert list(shape)[:7] == ["question", "answer", "mode", "abstained", "citations", "sources", "timings"]
+    assert {"model", "checks"} <= set(shape)
+    assert all(set(c) == {"sentence", "citations", "supported"} for c in shape["checks"])
     assert all(list(c) == ["n", "paper_id", "title", "url", "supporting_sentence"] for c in shape["citations"])
     assert all(list(s) == ["paper_id", "title", "score"] for s in shape["sources"])
     json.dumps(shape)
@@ -81,7 +84,7 @@ def test_extractive_drops_near_duplicate_sentences(embedder):
     a = make_paper(raw_id="2305.14314", title="QLoRA", abstract=text + " Guanaco reaches 99.3% of ChatGPT.")
     b = make_paper(title="QLoRA copy", abstract="In short, " + text[0].lower() + text[1:] + " It is open source.")
     extract = extractive_answer("How does QLoRA reduce memory usage on one GPU?", [a, b], SentenceVectors(embedder),
-                                ExtractiveConfig(min_relative=0.0))
+                                ExtractiveConfig(min_relative=0.0, other_paper_relative=0.0, min_cosine=0.0))
     quoted = [p.sentence for p in extract.picks]
     assert sum("65B parameter model" in s for s in quoted) == 1
 
@@ -135,19 +138,75 @@ def llm():
     return LocalLLM(LLMConfig(model=str(TINY_GGUF), n_ctx=2048, temperature=0.0, max_tokens=48))
 
 
-def test_llm_path_streams_then_returns_a_checked_answer(retriever, embedder, llm):
+def test_stream_shows_the_extractive_draft_first_then_the_models_text(retriever, embedder, llm):
     config = AnswerConfig(prompt=replace(AnswerConfig().prompt, answer_tokens=48))
     answerer = Answerer(retriever, llm, config, embedder=embedder)
     items = list(answerer.stream(COVERED[0][0]))
-    deltas, final = items[:-1], items[-1]
+    draft, deltas, final = items[0], items[1:-1], items[-1]
+    assert isinstance(draft, Draft) and not draft.final and draft.answer.mode == "extractive"
+    assert draft.answer.citations and draft.answer.sources  # sources on screen before the model's first token
     assert len(deltas) >= 3 and all(isinstance(d, str) for d in deltas)
-    assert isinstance(final, Answer) and final.mode == "llm" and final.model == "stories260K.gguf"
-    assert final.raw == "".join(deltas).strip()
+    assert isinstance(final, Answer) and final.raw == "".join(deltas).strip()
     assert final.prompt_tokens <= llm.n_ctx - 48 - config.prompt.margin_tokens
     assert final.timings["first_token"] <= final.timings["total"]
+    # A story model writes nothing the sources support: the user gets the quoted answer, with a note, not a story.
+    assert final.mode == "extractive" and final.fallback in FALLBACK_NOTES and not final.abstained
+    assert final.answer == draft.answer.answer and final.notes == (FALLBACK_NOTES[final.fallback],)
+    assert final.model == "stories260K.gguf"
     _assert_well_formed(final)
-    if not final.citations:  # the story model cites nothing: the answer says it is unverified
-        assert final.answer.endswith(UNCITED_NOTE) and final.unsupported >= 1
+
+
+def test_extractive_mode_yields_one_final_draft_then_the_same_answer(answerer):
+    items = list(answerer.stream(COVERED[1][0]))
+    assert len(items) == 2 and isinstance(items[0], Draft) and items[0].final and items[0].answer == items[1]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    from models.llm import LLMConfig, LocalLLM
+
+    return LocalLLM(LLMConfig(model=smollm2_path(), n_ctx=2048, temperature=0.0, max_tokens=96))
+
+
+def test_a_real_chat_model_answers_through_its_template_with_every_claim_checked(retriever, embedder, smol):
+    answer = Answerer(retriever, smol, embedder=embedder).ask("How does QLoRA reduce memory usage?")
+    prompt = smol.render(list(answer.messages))
+    assert prompt.count("<|im_start|>") == len(answer.messages) + 1  # the template's own turns, plus the reply's
+    assert answer.messages[:3] == tuple(fixed_prefix())  # the fixed prefix llama.cpp keeps cached
+    _assert_well_formed(answer)
+    assert not answer.abstained and answer.citations
+    for check in answer.checks:  # every claim shown is either cited by a source that supports it, or flagged
+        assert (check.supported and check.cited) or (not check.cited and UNSUPPORTED_FLAG in check.text)
+    if answer.mode == "llm":
+        assert answer.model == "SmolLM2-135M-Instruct.Q4_1.gguf" and not answer.notes
+    else:  # the 135M model often strays from its sources: then the quoted answer stands in
+        assert answer.fallback in FALLBACK_NOTES
+
+
+# A chat template that makes the real model refuse, whatever the question (the GGUF's own template is replaced).
+REFUSING_TEMPLATE = ("{{ '<|im_start|>system\\nYou repeat text exactly.<|im_end|>\\n<|im_start|>user\\nRepeat "
+                     "exactly: " + REFUSAL + "<|im_end|>\\n<|im_start|>assistant\\n' }}")
+
+
+def test_a_model_that_refuses_when_the_evidence_is_there_gets_the_quoted_answer(retriever, embedder):
+    from models.llm import LLMConfig, LocalLLM
+
+    refusing = LocalLLM(LLMConfig(model=smollm2_path(), n_ctx=2048, temperature=0.0, max_tokens=32,
+                                  chat_template=REFUSING_TEMPLATE))
+    answer = Answerer(retriever, refusing, embedder=embedder).ask("How does QLoRA reduce memory usage?")
+    assert "do not answer" in answer.raw.lower()  # the real model did refuse
+    assert answer.mode == "extractive" and not answer.abstained and answer.fallback == "refused"
+    assert QLORA_ID in [c.paper_id for c in answer.citations]
+    assert "not cover" not in answer.answer and answer.notes == (FALLBACK_NOTES["refused"],)
+
+
+def test_a_model_that_invents_facts_gets_the_quoted_answer(retriever, embedder, smol):
+    answer = Answerer(retriever, smol, embedder=embedder).ask(
+        "In which year and at which conference was the QLoRA paper on 4-bit finetuning published?")
+    assert not answer.abstained and "not cover" not in answer.answer
+    if answer.mode == "extractive":  # SmolLM2 invents a year and a venue: nothing supports them
+        assert answer.fallback == "unsupported" and answer.notes == (FALLBACK_NOTES["unsupported"],)
+    assert all(c.supported for c in answer.checks if c.cited)
 
 
 def test_llm_path_abstains_before_generating_on_weak_evidence(retriever, embedder, llm):
@@ -189,13 +248,12 @@ def test_hostile_abstract_changes_neither_instructions_nor_extractive_format(hos
 def test_hostile_abstract_is_fenced_in_the_llm_prompt(hostile_retriever, embedder, llm):
     config = AnswerConfig(prompt=replace(AnswerConfig().prompt, answer_tokens=48, focus=False))
     answer = Answerer(hostile_retriever, llm, config, embedder=embedder).ask(QUESTION)
-    system, user = answer.messages[0], answer.messages[-1]
-    assert system == {"role": "system", "content": system_message(2, config.prompt)}
-    assert len(answer.messages) == 2
-    assert user["content"].count("<source id=") == 2 and user["content"].count("</source>") == 2
-    assert "<|im_start|>" not in user["content"] and "[INST]" not in user["content"]
-    assert "PWNED" in user["content"].split("</source>")[0]  # the text is there, as data inside source 1
-    assert answer.mode == "llm" and not answer.abstained
+    user = answer.messages[-1]["content"]
+    assert answer.messages[:3] == tuple(fixed_prefix(config.prompt)) and len(answer.messages) == 4
+    assert user.count("<sources>") == 1 and user.count("</sources>") == 1 and user.endswith(f"Question: {QUESTION}")
+    assert "<|im_start|>" not in user and "[INST]" not in user and "</source>" not in user
+    assert "PWNED" in user.split("</sources>")[0]  # the text is there, as data inside the fence
+    assert not answer.abstained
     _assert_well_formed(answer)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chat.citations import (CheckConfig, check_citations, cited_sentences, is_abstention, parse_markers, renumber,
-                            strip_markers)
+from chat.attribute import check_citations
+from chat.citations import UNSUPPORTED_FLAG, cited_sentences, parse_markers, renumber, strip_markers
+from chat.refusal import is_refusal
 from chat.sentences import SentenceVectors
 
 QLORA = ("We present QLoRA, an efficient finetuning approach that reduces memory usage enough to finetune a 65B "
@@ -60,11 +61,32 @@ def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert cited_sentences("One claim. [2] Another claim [1].") == [("One claim. [2]", (2,)), ("Another claim [1].", (1,))]
 
 
-def test_strip_markers_and_abstention_phrase():
+def test_strip_markers_also_drops_the_unsupported_flag():
     assert strip_markers("QLoRA saves memory [1, 2]. It works [3].") == "QLoRA saves memory. It works."
-    assert is_abstention("The indexed papers do not answer this question.")
-    assert is_abstention("Sorry, the provided sources don't address that.")
-    assert not is_abstention("QLoRA reduces memory [1].")
+    assert strip_markers(f"Cats fly {UNSUPPORTED_FLAG}.") == "Cats fly."
+
+
+@pytest.mark.parametrize("sentence", [
+    "The indexed papers do not answer this question.",
+    "Sorry, the provided sources don't address that.",
+    "Unfortunately, the given abstracts do not mention how much memory is saved.",
+    "There is no information about the Adam optimizer in the sources.",
+    "I'm sorry, but I cannot determine that from the context.",
+    "The sources do not answer this.",
+    "This is not mentioned in the provided papers.",
+])
+def test_refusals_are_recognised_in_any_wording(sentence):
+    assert is_refusal(sentence)
+
+
+@pytest.mark.parametrize("sentence", [
+    "QLoRA reduces memory usage [1].",
+    "QLoRA does not degrade 16-bit finetuning performance [1].",
+    "Chain-of-thought prompting is not limited to arithmetic tasks.",
+    "No, full finetuning is not needed: LoRA matches it [2].",
+])
+def test_findings_with_a_negation_are_not_refusals(sentence):
+    assert not is_refusal(sentence)
 
 
 @pytest.fixture(scope="module")
@@ -72,32 +94,54 @@ def vectors(embedder):
     return SentenceVectors(embedder)
 
 
-def test_supported_and_unsupported_claims_are_told_apart(vectors):
-    answer = ("QLoRA can finetune a 65B model on one 48GB GPU [1]. "
-              "Goat beats GPT-4 at arithmetic [2]. "
-              "QLoRA was trained on images of cats [1]. "
-              "Speculative sampling uses a draft model [2].")
+def test_citations_are_kept_added_replaced_or_flagged_by_code(vectors):
+    answer = ("QLoRA can finetune a 65B model on one 48GB GPU [1]. "  # right source: kept
+              "Goat beats GPT-4 at arithmetic tasks. "  # no marker: the supporting source is attached
+              "A draft model proposes continuations for the large model [1]. "  # wrong source: replaced
+              "QLoRA was trained on images of cats [1].")  # nothing supports it: flagged, no citation
     checked = check_citations(answer, [QLORA, GOAT, SPEC], vectors)
-    assert [s.supported for s in checked.sentences] == [True, True, False, False]
-    assert checked.unsupported == 2 and checked.removed == 0
-    assert checked.supporting[1].startswith("We present QLoRA")
-    assert checked.supporting[2].startswith("We introduce Goat")
-    assert checked.supported == {1: False, 2: False}  # each source is cited once without support
+    assert [s.action for s in checked.sentences] == ["kept", "added", "replaced", "flagged"]
+    assert checked.text == ("QLoRA can finetune a 65B model on one 48GB GPU [1]. Goat beats GPT-4 at arithmetic tasks "
+                            "[2]. A draft model proposes continuations for the large model [3]. QLoRA was trained on "
+                            f"images of cats {UNSUPPORTED_FLAG}.")
+    assert checked.order == (1, 2, 3) and checked.unsupported == 1 and checked.usable
+    assert checked.supporting[1].startswith("We present QLoRA") and checked.supporting[2].startswith("We introduce Goat")
 
 
-def test_uncited_claims_are_counted(vectors):
-    checked = check_citations("QLoRA finetunes a 65B model on one GPU. Goat beats GPT-4 on arithmetic tasks [2].",
-                              [QLORA, GOAT], vectors)
-    assert checked.uncited == 1 and checked.order == (2,)
-    assert checked.text.endswith("arithmetic tasks [1].")
+@pytest.mark.parametrize("claim, problem", [
+    ("QLoRA cannot finetune a 65B parameter model on a single 48GB GPU [1].", "negation"),
+    ("QLoRA finetunes a 65B parameter model on a single 24GB GPU [1].", "number 24"),
+    ("QLoRA-X finetunes a 65B parameter model on a single 48GB GPU [1].", "name QLoRA-X"),
+    ("Guanaco reaches 99.3% of ChatGPT on the MMLU benchmark [1].", "name MMLU"),
+    ("Goat significantly underperforms GPT-4 on a range of arithmetic tasks [1].", "underperform"),
+])
+def test_contradictions_similarity_misses_are_flagged(vectors, claim, problem):
+    checked = check_citations(claim, [QLORA, GOAT], vectors)
+    assert [s.action for s in checked.sentences] == ["flagged"] and not checked.usable
+    assert any(problem in p for p in checked.sentences[0].problems), checked.sentences[0].problems
+
+
+def test_a_refusal_inside_a_supported_answer_is_dropped_not_promoted(vectors):
+    checked = check_citations("QLoRA finetunes a 65B model on a single 48GB GPU [1]. However, the sources do not "
+                              "mention how long training takes.", [QLORA], vectors)
+    assert checked.text == "QLoRA finetunes a 65B model on a single 48GB GPU [1]." and checked.refusals == 1
+    assert checked.usable
+
+
+@pytest.mark.parametrize("reply", ["[1, 2]", "[1]. [2].", "The sources do not answer this.", "",
+                                   "Once upon a time there was a little dog who liked to play in the park."])
+def test_replies_with_nothing_the_sources_support_are_not_answers(vectors, reply):
+    assert not check_citations(reply, [QLORA, GOAT], vectors).usable
 
 
 def test_checker_without_vectors_uses_word_overlap():
-    checked = check_citations("Goat outperforms GPT-4 on arithmetic tasks [1].", [GOAT], None, CheckConfig())
-    assert checked.sentences[0].supported and checked.sentences[0].overlap >= 0.6
+    checked = check_citations("Goat outperforms GPT-4 on arithmetic tasks [1].", [GOAT], None)
+    assert checked.sentences[0].supported and checked.sentences[0].overlap >= 0.75
 
 
 def test_checker_keeps_line_layout(vectors):
-    checked = check_citations("Findings:\n- QLoRA saves memory [4].\n- Goat does arithmetic [2].", [QLORA, GOAT], vectors)
-    assert checked.text == "Findings:\n- QLoRA saves memory.\n- Goat does arithmetic [1]."
-    assert checked.removed == 1
+    checked = check_citations("Findings:\n- QLoRA saves memory with 4-bit NormalFloat and paged optimizers [4].\n"
+                              "- Goat is fine-tuned on a synthetically generated dataset [2].", [QLORA, GOAT], vectors)
+    assert checked.text == ("Findings:\n- QLoRA saves memory with 4-bit NormalFloat and paged optimizers [1].\n"
+                            "- Goat is fine-tuned on a synthetically generated dataset [2].")
+    assert checked.removed == 1 and [s.action for s in checked.sentences] == ["added", "kept"]

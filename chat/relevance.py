@@ -1,0 +1,140 @@
+"""Which sentences of the retrieved abstracts answer a question: the scoring both answer modes share.
+
+A sentence scores its cosine with the question (MiniLM) plus a little keyword overlap, then a
+nudge by what the sentence *does* and what the question *asks*: a result sentence (numbers,
+"outperforms", "we find") answers "how much" and "does X improve Y" questions; a method
+sentence ("we propose…", "by …-ing") answers "how" and "what is" questions; background and
+motivation ("X has become important", "however, … remains challenging") rarely answers
+anything; a "code is available at https://…" sentence never does. Extraction debris (a
+table row, a footnote line, a sentence of a few words) is not offered at all, and URLs,
+e-mail addresses and footnote marks are removed from what is quoted.
+
+>>> question_kind("How much memory does QLoRA save?"), question_kind("Does CoT improve arithmetic?")
+('numeric', 'yes_no')
+>>> sentence_role("Our code is available at https://github.com/x/y."), sentence_role("However, LLMs remain costly.")
+('resource', 'background')
+>>> tidy("It reaches 99.3% of ChatGPT (see https://x.io/a)\u2020, write to a@b.org.")
+'It reaches 99.3% of ChatGPT, write to.'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chat.sentences import overlap, split_sentences
+from ingest.records import Paper
+
+_KINDS = (
+    ("why", re.compile(r"^\s*(?:and\s+)?why\b", re.I)),
+    ("numeric", re.compile(r"\bhow\s+(?:much|many|large|big|fast|long|small|often|well)\b|\bby\s+how\b|"
+                           r"\bwhat\s+(?:percentage|fraction|accuracy|size|speed-?up|score|number|proportion|rate)\b|"
+                           r"\bhow\s+\w+\s+(?:faster|smaller|larger|better)\b", re.I)),
+    ("comparison", re.compile(r"\b(?:compare[sd]?|comparison|versus|vs\.?|differ(?:ence|s)?|than)\b", re.I)),
+    ("yes_no", re.compile(r"^\s*(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|had)\b", re.I)),
+    ("method", re.compile(r"^\s*(?:and\s+)?how\b|\b(?:method|approach|technique|algorithm|mechanism|strategy|"
+                          r"architecture|procedure|recipe)\b", re.I)),
+    ("definition", re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\b", re.I)),
+)
+_ROLES = (
+    ("resource", re.compile(r"https?://|www\.|github\.com|\b(?:code|data|dataset|models?|checkpoints?|weights|demo|"
+                            r"toolkit|software|materials?)\b[^.]{0,60}\b(?:available|released?|public(?:ly)?|"
+                            r"open-?sourced?|can be found|at)\b[^.]{0,30}$", re.I)),
+    ("result", re.compile(r"\b(?:outperform|achiev|improv|surpass|exceed|beat|reach|obtain|yield|reduc|increas|"
+                          r"speed|boost|match|rival)\w*|\b(?:we|results?|experiments?|analys[ie]s)\s+(?:also\s+)?"
+                          r"(?:show|find|found|demonstrate|observe|reveal|indicate|suggest)|state-of-the-art|"
+                          r"\d+(?:\.\d+)?\s*(?:%|x\b|×|times\b|-fold)", re.I)),
+    ("method", re.compile(r"\b(?:we|this\s+(?:paper|work))\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design|"
+                          r"use|leverage|build|train|apply|adopt|employ|describe)|\bour\s+(?:method|approach|model|"
+                          r"framework|system|technique|algorithm)\b|\b(?:based|built|trained)\s+on\b|\bconsists?\s+of\b|"
+                          r"\bby\s+\w+ing\b", re.I)),
+    ("background", re.compile(r"^(?:recent(?:ly)?|in\s+recent\s+years|however|despite|although|while|traditional|"
+                              r"existing|current|prior|previous)\b|\b(?:has|have)\s+(?:become|attracted|gained|"
+                              r"emerged|shown\s+(?:great|remarkable|impressive))|\b(?:remains?|is|are)\s+(?:still\s+)?"
+                              r"(?:a\s+)?(?:challenging|challenge|difficult|unclear|limited|important|crucial|open)\b|"
+                              r"\bincreasingly\b|\blittle\s+is\s+known\b", re.I)),
+)
+_URL = re.compile(r"\([^()]*(?:https?://|www\.)[^()]*\)|(?:https?://|www\.)\S+|\S+@\S+\.[a-z]+")
+_MARKS = re.compile(r"[\u2020\u2021\u2217*\u00a7]+(?=[\s.,;:)]|$)")
+
+
+@dataclass(frozen=True)
+class RelevanceConfig:
+    """Weights of the sentence score; read against our own question set (benchmarks/answer_questions.jsonl)."""
+
+    keyword_weight: float = 0.3
+    role_weight: float = 1.0  # scales every role nudge below (0 turns roles off)
+    min_words: int = 5
+
+
+_NUDGE = {  # (question kind, sentence role) -> added to the score; "*" matches any kind
+    ("*", "resource"): -0.3, ("*", "background"): -0.06, ("why", "background"): 0.0,
+    ("numeric", "result"): 0.06, ("yes_no", "result"): 0.05, ("comparison", "result"): 0.05,
+    ("method", "method"): 0.05, ("definition", "method"): 0.05, ("why", "method"): 0.03,
+}
+
+
+@dataclass(frozen=True)
+class Scored:
+    paper: int  # index into the papers given
+    position: int  # sentence index in the abstract
+    sentence: str  # tidied for quoting
+    score: float
+    cosine: float
+
+
+def question_kind(question: str) -> str:
+    """'why', 'numeric', 'comparison', 'yes_no', 'method', 'definition' or 'other' (first match wins)."""
+    return next((kind for kind, pattern in _KINDS if pattern.search(question)), "other")
+
+
+def sentence_role(sentence: str) -> str:
+    """'resource', 'result', 'method', 'background' or 'other' (first match wins)."""
+    return next((role for role, pattern in _ROLES if pattern.search(sentence)), "other")
+
+
+def tidy(sentence: str) -> str:
+    """The sentence without URLs, e-mail addresses and footnote marks."""
+    text = _MARKS.sub("", _URL.sub("", sentence))
+    return re.sub(r"\s+([.,;:!?)])", r"\1", re.sub(r"\(\s*[,;]?\s*\)|\s{2,}", " ", text)).strip(" ,;")
+
+
+def is_debris(sentence: str, min_words: int = 5) -> bool:
+    """Too short, mostly not words (a table row, numbers and symbols), or a stray fragment."""
+    tokens = sentence.split()
+    if len(tokens) < min_words:
+        return True
+    wordy = sum(1 for t in tokens if re.fullmatch(r"[A-Za-z][A-Za-z'\u2019\-]*[.,;:]?", t))
+    return wordy < 0.5 * len(tokens) or sentence.count("|") >= 2
+
+
+def score_sentences(query: str, papers: Sequence[Paper], vectors, config: RelevanceConfig = RelevanceConfig()
+                    ) -> list[Scored]:
+    """Every quotable sentence of ``papers`` with its score for ``query`` (see the module docstring)."""
+    kind = question_kind(query)
+    items = []
+    for i, paper in enumerate(papers):
+        for j, raw in enumerate(split_sentences(paper.abstract)):
+            if sentence_role(raw) == "resource" and not re.search(r"\b(?:code|data|release|available)", query, re.I):
+                continue
+            text = tidy(raw)
+            if not is_debris(text, config.min_words):
+                items.append((i, j, text, _nudge(kind, sentence_role(raw)) * config.role_weight))
+    if not items:
+        return []
+    keyword = np.array([overlap(query, text) for _, _, text, _ in items])
+    cosine = np.zeros(len(items)) if vectors is None else _cosines(query, [t for _, _, t, _ in items], vectors)
+    scores = cosine + config.keyword_weight * keyword + np.array([n for *_, n in items])
+    return [Scored(i, j, t, float(s), float(c)) for (i, j, t, _), s, c in zip(items, scores, cosine)]
+
+
+def _cosines(query: str, texts: list[str], vectors) -> np.ndarray:
+    matrix = vectors([query] + texts)
+    return matrix[1:] @ matrix[0]
+
+
+def _nudge(kind: str, role: str) -> float:
+    return _NUDGE.get((kind, role), _NUDGE.get(("*", role), 0.0))
