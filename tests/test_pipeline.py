@@ -200,6 +200,9 @@ BAD_INPUTS = {  # file -> (bytes, rejected line or None, reason pattern, good id
     "empty.jsonl": (b"", None, "empty file", []),
     "bad_utf8.jsonl": (None, 2, "invalid UTF-8", ["2301.00004", "2301.00005"]),
     "huge_line.jsonl": (None, 2, "line too long", ["2301.00006", "2301.00007"]),
+    "deep.jsonl": (None, 2, "nested too deeply", ["2301.00008", "2301.00009"]),  # was a RecursionError: exit 3
+    "nul.jsonl": (None, 2, "binary data (NUL byte", ["2301.00010", "2301.00011"]),  # was the whole file
+    "shifted.csv": (None, 3, "4 fields where the header has 3", ["2301.00012", "2301.00013"]),  # was shifted
 }
 
 
@@ -214,6 +217,11 @@ def write_bad_inputs(folder: Path) -> Path:
         "no_abstract.jsonl": good_line(3) + json.dumps({"id": "2301.99999", "title": "No abstract"}) + "\n",
         "bad_utf8.jsonl": good_line(4).encode() + b'{"id": "2301.88888", "abstract": "caf\xe9 \xff"}\n' + good_line(5).encode(),
         "huge_line.jsonl": good_line(6) + json.dumps({"id": "2301.77777", "abstract": "x" * 5_000_000}) + "\n" + good_line(7),
+        "deep.jsonl": good_line(8) + '{"id": "2301.66666", "abstract": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+                      + good_line(9),
+        "nul.jsonl": good_line(10) + '{"id": "2301.55555", "abstract": "NUL \x00 inside"}\n' + good_line(11),
+        "shifted.csv": "id,title,abstract\n2301.00012,Good 12,Good abstract 12 on cells.\n"
+                       "2301.44444,A title, with a comma,Its abstract.\n2301.00013,Good 13,Good abstract 13 on cells.\n",
     }
     for name, (raw, *_rest) in BAD_INPUTS.items():
         content = raw if raw is not None else bodies[name]
