@@ -8,7 +8,9 @@ Settings come from flags, then environment (``PAPERCHAT_INDEX``, ``PAPERCHAT_MOD
 Hugging Face Space (``SPACE_ID`` is set) everything is written under ``/data`` when
 the Space has persistent storage, else under ``/tmp/paperchat``. The default model is
 fetched on first start; offline before that, answers are extractive and the UI says why.
-An empty index is filled with ``data/samples`` first.
+An empty index is filled with ``data/samples`` in the background while the page is served (it
+shows the progress). Conversations are kept in the browser, encrypted with a key kept beside
+the index (``.browser-secret``, or ``PAPERCHAT_SECRET``).
 
 >>> s = parse_args(["--port", "8123", "--model", "a.gguf"], env={"PAPERCHAT_MODEL": "b.gguf"})
 >>> s.host, s.port, s.index, s.models
@@ -89,6 +91,23 @@ def prepare_environment(settings: Settings, env: dict) -> None:
     env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
+def browser_secret(settings: Settings, env: Mapping[str, str]) -> str:
+    """The key that encrypts the conversations kept in the browser: ``PAPERCHAT_SECRET``, else one made on first
+    start and kept beside the index, so conversations survive a server restart (and another index's app
+    cannot read them)."""
+    if env.get("PAPERCHAT_SECRET"):
+        return env["PAPERCHAT_SECRET"]
+    os.makedirs(settings.index, exist_ok=True)
+    path = os.path.join(settings.index, ".browser-secret")
+    if not os.path.isfile(path):
+        import secrets
+
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(secrets.token_urlsafe(24))
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
     prepare_environment(settings, os.environ)
@@ -99,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         services = Services.start(settings, log=lambda line: print(line, flush=True))
-        demo, launch_options = build_ui(services)
+        demo, launch_options = build_ui(services, secret=browser_secret(settings, os.environ))
         print(f"PaperChat: serving on http://{settings.host}:{settings.port}", flush=True)
         demo.queue(default_concurrency_limit=1).launch(server_name=settings.host, server_port=settings.port,
                                                        **launch_options)

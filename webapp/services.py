@@ -1,34 +1,43 @@
-"""What the web app builds once and shares between sessions: index, answerers, ingest, facets.
+"""What the web app builds once and shares between sessions: index, answerers, ingest, library, facets.
 
-No gradio here, so this is testable and reusable. Answerers are opened lazily, one per
-model choice ("extractive" needs no model); a model that cannot be fetched or loaded
-falls back to extractive answers with a notice. Adding papers runs the same
-:func:`ingest.pipeline.ingest` as the CLI, then refreshes every retriever's keyword
-index under a write lock so no search reads a half-updated index.
+No gradio here, so this is testable and reusable. The index and the embedder open before the
+page is served; the sample papers (on first start) and the models load in the background
+(:mod:`webapp.startup`). A model that cannot be fetched or loaded is left out of the model
+choice and said once. Adding or removing papers writes through the same store, then
+refreshes the keyword index under a write lock so no search reads a half-updated index.
 
->>> make_filters(2021, None, "any") == Filters(year_min=2021, year_max=None, category=None, author=None, paper_ids=None)
+>>> make_filters("2021", "", "any") == Filters(year_min=2021, year_max=None, category=None, author=None, paper_ids=None)
+True
+>>> make_filters(None, None, None) is None
 True
 """
 
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from itertools import islice
 
-from chat.answer import Answerer
-from chat.render import example_questions
+from chat.answer import AnswerConfig, Answerer
+from chat.render import example_questions, model_label
 from chat.retrieve import Filters
+from chat.sentences import SentenceVectors, split_sentences
 from chat.setup import open_answerer
+from ingest.enrich import EnrichReport, enrich, needs_enrichment
+from ingest.library import Library, Removal, read_library, remove_papers, remove_source
 from ingest.pipeline import IngestOptions, IngestProgress, IngestReport, ingest
+from ingest.progress import ProgressMeter, estimate_total
 from ingest.sources import ReadOptions
 from ingest.store import StoreConfig
+from models.errors import UnavailableError
+from models.llm import LLMConfig, LocalLLM
+from webapp.locks import ReadWriteLock
+from webapp.startup import Startup
 
-EXTRACTIVE = "extractive (no model)"
+EXTRACTIVE = "extractive"
+EXTRACTIVE_LABEL = "Extractive (quotes the abstracts, no model)"
 ANY_CATEGORY = "any"
 _FACET_SAMPLE = 20_000  # papers read to list categories and years: enough to show the common ones
 
@@ -43,119 +52,164 @@ class Facets:
     categories: tuple[str, ...]
 
 
-def make_filters(year_min: float | None, year_max: float | None, category: str | None) -> Filters | None:
-    """Filters from the UI controls; None when nothing restricts the search."""
-    ymin, ymax = (int(y) if y not in (None, "") and int(y) > 0 else None for y in (year_min, year_max))  # 0: empty box
-    cat = category if category and category != ANY_CATEGORY else None
-    if ymin is None and ymax is None and cat is None:
+def make_filters(year_min, year_max, category: str | None) -> Filters | None:
+    """Filters from the UI controls (year boxes are text: empty means any); None when nothing restricts.
+    ValueError for a year that is not a number."""
+    years = []
+    for label, value in (("From year", year_min), ("To year", year_max)):
+        value = str(value if value is not None else "").strip()
+        if value and not value.lstrip("-").isdigit():
+            raise ValueError(f"{label} must be a year such as 2023, not {value!r}")
+        years.append(int(value) if value else None)
+    cat = category.strip() if category and category.strip() and category != ANY_CATEGORY else None
+    if years == [None, None] and cat is None:
         return None
-    return Filters(year_min=ymin, year_max=ymax, category=cat, author=None, paper_ids=None)
-
-
-class _ReadWriteLock:
-    """Many readers (searches, answers) or one writer (keyword refresh); a waiting writer blocks new readers."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer and not self._waiting_writers)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting_writers += 1
-            self._cond.wait_for(lambda: not self._writer and not self._readers)
-            self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+    return Filters(year_min=years[0], year_max=years[1], category=cat, author=None, paper_ids=None)
 
 
 class Services:
     """The shared components. Build with :meth:`start`."""
 
-    def __init__(self, settings, first, log: Callable[[str], None]):
+    def __init__(self, settings, log: Callable[[str], None]):
         self.settings, self.log = settings, log
-        # One retriever (and so one Store object and one keyword index) for every answerer: the
-        # keyword index follows the generation of the Store object that ingest writes through.
-        self.retriever = first.retriever
+        self.extractive = open_answerer(StoreConfig(path=settings.index))  # index + embedder; no model
+        self.retriever = self.extractive.retriever
         self.store, self.embedder = self.retriever.store, self.retriever.embedder
-        self.notices: list[str] = []
-        self.lock = _ReadWriteLock()
-        self.choices: tuple[str, ...] = (*settings.models, EXTRACTIVE)
-        self._answerers = {self.choices[0]: first}
-        self._open_lock = threading.Lock()
+        self.lock = ReadWriteLock()
+        self._models: dict[str, Answerer] = {}  # spec -> answerer, for the models that loaded
+        self._library: tuple[int, Library] | None = None
+        self._vectors = SentenceVectors(self.embedder)
         read = ReadOptions(arxiv_base_url=settings.arxiv_url) if settings.arxiv_url else ReadOptions()
         self.ingest_options = IngestOptions(read=read, batch_size=32)  # small batches: frequent progress
+        empty = self.store.stats().papers == 0
+        steps = [("indexing", Services._index_samples)] if empty else []
+        steps += [("loading", Services._load_models)] + ([("enriching", Services._enrich_new)] if empty else [])
+        self.startup = Startup([(phase, lambda s, f=f: f(self, s)) for phase, f in steps], log)
+        self.startup.update(index_ready=not empty)
+        self._new_ids: list[str] = []
 
     @classmethod
     def start(cls, settings, log: Callable[[str], None] = print) -> "Services":
-        """Open the index and the first answerer (on a Space: download its model), then fill an empty index."""
-        choice = settings.models[0] if settings.models else EXTRACTIVE
-        services = cls(settings, _open(StoreConfig(path=settings.index), choice, log), log)
-        services._note(services._answerers[choice])
-        if services.store.stats().papers == 0:
-            services.ingest_samples()
+        """Open the index, then index the samples and load the models in the background."""
+        services = cls(settings, log)
+        services.startup.start()
         return services
 
-    def ingest_samples(self) -> None:
+    # -- first start -------------------------------------------------------------------------
+    def _index_samples(self, startup: Startup) -> None:
         samples = self.settings.samples
         self.log(f"PaperChat: the index at {self.store.location} is empty; indexing the sample papers in {samples}")
-        report = ingest([samples], self.store, self.embedder, self.ingest_options, progress=self._log_progress)
-        self.retriever.refresh()
+        report = self._ingest([samples], startup.update, "records")
         self.log(f"PaperChat: {report.summary()} ({report.seconds:.0f}s)")
-        self.notices.append(f"First start: indexed {report.papers_in_index} sample papers from {samples} "
-                            f"in {report.seconds:.0f}s. Add your own under \u201cAdd papers\u201d.")
+        self._new_ids = [p.paper_id for p in self.store.iter_papers()]
+        startup.update(index_ready=True)
+        startup.note(f"First start: indexed {report.papers_in_index} sample papers from {samples} in "
+                     f"{report.seconds:.0f}s. Add your own under \u201cAdd papers\u201d.")
 
-    def _log_progress(self, p: IngestProgress) -> None:
-        self.log(f"  indexing: {p.papers_parsed} papers read, {p.papers_written} written, "
-                 f"{p.chunks_embedded} chunks embedded, {p.rejected} rejected")
+    def _load_models(self, startup: Startup) -> None:
+        for spec in self.settings.models:
+            startup.update(line=f"loading {model_label(spec)}")
+            self.log(f"PaperChat: loading model {spec} (downloaded on first use)")
+            try:
+                llm = LocalLLM(replace(LLMConfig(), model=spec), progress=self._download_progress(startup, spec))
+            except (UnavailableError, ValueError) as exc:
+                startup.note(f"{exc} Answering extractively (no language model).")
+                continue
+            self._models[spec] = Answerer(self.retriever, llm, AnswerConfig(), embedder=self.embedder)
+            self.log(f"PaperChat: model {model_label(spec)} ready")
 
-    def answerer(self, choice: str | None):
-        """The answerer for a model choice (the first when None), opened on first use."""
-        choice = choice if choice in self.choices else self.choices[0]
-        with self._open_lock:
-            if choice not in self._answerers:
-                opened = _open(self.store.config, choice, self.log, self.embedder.config)
-                self._answerers[choice] = Answerer(self.retriever, opened.llm, opened.config, embedder=self.embedder,
-                                                   notes=opened.notes)
-                self._note(opened)
-            return self._answerers[choice]
+    def _download_progress(self, startup: Startup, spec: str):
+        shown = [-1]
 
-    def _note(self, answerer) -> None:
-        """Say why an answerer has no model (download failed, file missing): in the UI and the console."""
-        for note in answerer.notes:
-            self.notices.append(note)
-            self.log(f"PaperChat: {note}")
-
-    def search(self, query: str, k: int, filters: Filters | None):
-        with self.lock.read():
-            return self.retriever.search(query, k=k, filters=filters)
-
-    def add_papers(self, sources: Sequence[str], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
-        """Ingest ``sources`` (files, directories, ``arxiv:`` specs), then refresh the keyword index."""
-        report = ingest(list(sources), self.store, self.embedder, self.ingest_options, progress=progress)
-        with self.lock.write():  # sync mutates the postings: no search may run meanwhile
-            self.retriever.refresh()
+        def report(done: int, total: int | None) -> None:
+            size = f"{done >> 20}/{total >> 20} MiB" if total else f"{done >> 20} MiB"
+            startup.update(done=done, total=total, line=f"downloading {model_label(spec)}: {size}")
+            if total and done * 10 // total > shown[0]:  # the console: every tenth
+                shown[0] = done * 10 // total
+                self.log(f"  model download: {size}")
         return report
 
+    def _enrich_new(self, startup: Startup) -> None:
+        papers = [p for p in self.store.get_papers(self._new_ids).values() if needs_enrichment(p)]
+        report = self._enrich(papers, lambda done, total: startup.update(
+            done=done, total=total, line=f"looking up titles on arXiv: {done}/{total}"))
+        self.log(f"PaperChat: {report.summary()}")
+
+    # -- answering ---------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.startup.status.ready
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(readable name, value) of every model that loaded, then the extractive choice."""
+        return [(model_label(spec), spec) for spec in self.settings.models if spec in self._models] + [
+            (EXTRACTIVE_LABEL, EXTRACTIVE)]
+
+    def answerer(self, choice: str | None) -> Answerer:
+        """The answerer for a model choice; the first loaded model when None; extractive when it did not load."""
+        if choice is None:
+            choice = next(iter(self._models), EXTRACTIVE)
+        return self._models.get(choice, self.extractive)
+
+    def search(self, query: str, k: int, filters: Filters | None) -> tuple[list, list[str]]:
+        """Hits, and each hit's sentence closest to the query (its best-matching passage)."""
+        with self.lock.read():
+            hits = self.retriever.search(query, k=k, filters=filters)
+        best = []
+        for hit in hits:
+            sentences = split_sentences(hit.paper.abstract)[:40] or [hit.paper.abstract]
+            scores = self._vectors(sentences) @ self._vectors([query])[0]
+            best.append(sentences[int(scores.argmax())])
+        return hits, best
+
+    # -- adding and removing papers ----------------------------------------------------------
+    def add_papers(self, sources: Sequence[str], progress: Callable[..., None] | None = None,
+                   lookup: bool = True) -> tuple[IngestReport, EnrichReport | None]:
+        """Ingest ``sources``; then look up the new papers without a title or id on arXiv (``lookup``)."""
+        before = set(self.store.paper_ids())
+        report = self._ingest(list(sources), progress or (lambda **_: None), "records")
+        if not lookup:
+            return report, None
+        added = [p for p in self.store.get_papers(sorted(set(self.store.paper_ids()) - before)).values()
+                 if needs_enrichment(p)]
+        return report, self._enrich(added) if added else None
+
+    def _ingest(self, sources: list[str], update: Callable[..., None], unit: str) -> IngestReport:
+        total = estimate_total(sources, self.ingest_options.read).count
+        meter = ProgressMeter(total, unit=unit)
+        update(done=0, total=total, line=meter.line(0))
+
+        def progress(p: IngestProgress) -> None:
+            done = p.papers_parsed + p.rejected
+            update(done=min(done, total or done), total=total, line=meter.line(done))
+        report = ingest(sources, self.store, self.embedder, self.ingest_options, progress=progress)
+        self._refresh()
+        return report
+
+    def _enrich(self, papers, progress=None) -> EnrichReport:
+        report = enrich(self.store, self.embedder, papers, self.ingest_options.read, progress=progress)
+        if report.resolved:
+            self._refresh()
+        return report
+
+    def _refresh(self) -> None:
+        with self.lock.write():  # sync mutates the postings: no search may run meanwhile
+            self.retriever.refresh()
+        self._library = None
+
+    def library(self) -> Library:
+        """Every indexed paper (cached until the index changes)."""
+        generation = self.store.reload_meta().generation
+        if self._library is None or self._library[0] != generation:
+            self._library = (generation, read_library(self.store))
+        return self._library[1]
+
+    def remove(self, paper_id: str = "", source: str = "") -> Removal:
+        removal = remove_papers(self.store, [paper_id]) if paper_id else remove_source(self.store, source)
+        self._refresh()
+        return removal
+
+    # -- what the controls offer -------------------------------------------------------------
     def facets(self) -> Facets:
         years: list[int] = []
         categories: Counter[str] = Counter()
@@ -172,17 +226,3 @@ class Services:
         random.Random(seed).shuffle(papers)
         return example_questions(papers, n)
 
-
-def _open(store_config: StoreConfig, choice: str, log: Callable[[str], None], embedder_config=None):
-    spec = None if choice == EXTRACTIVE else choice
-    if spec:
-        log(f"PaperChat: loading model {spec} (downloaded on first use)")
-    shown = [-1]
-
-    def download(done: int, total: int | None) -> None:
-        step = done * 10 // total if total else -1
-        if step > shown[0]:
-            shown[0] = step
-            log(f"  model download: {done >> 20} / {total >> 20} MiB")
-    # A model that cannot be had gives an extractive answerer whose notes say why.
-    return open_answerer(store_config, embedder_config, spec, progress=download)

@@ -1,181 +1,170 @@
-"""The Gradio Blocks of the web app: chat, search and add-papers tabs, wired to :class:`Services`.
+"""The Gradio Blocks of the web app: conversations, chat, search, library and add-papers, wired to Services.
 
-Each browser session keeps its own conversation in ``gr.State``. Events that run the
-model share the concurrency group ``generate`` (one at a time: llama.cpp is not
-re-entrant); retrieval-only events (search, example refresh) run in the ``retrieval``
-group and ingest in ``ingest``, so neither waits behind a long answer. All HTML comes
-from :mod:`chat.render`, which escapes every untrusted string.
+Conversations live in the browser (``gr.BrowserState``, encrypted with a secret kept beside
+the index, so they survive a reload and a server restart). Answers run in the concurrency
+group ``answer`` (several at once: extractive answers never wait for the model; a model
+generates one answer at a time behind its own lock), retrieval-only events in ``retrieval``
+and writes to the index in ``ingest``. All HTML comes from :mod:`chat.render` and
+:mod:`chat.render_sources`, which escape every untrusted string.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
-from collections.abc import Iterator
+import tempfile
+import time
 
 import gradio as gr
 
-from chat import render
+from chat import export, render
 from models.errors import PaperChatError
-from webapp.services import ANY_CATEGORY, EXTRACTIVE, Services, make_filters
+from webapp import assets, chat_tab, conversations, library_tab, other_tabs
+from webapp.services import ANY_CATEGORY, Services, make_filters
 
-GENERATE = dict(concurrency_id="generate", concurrency_limit=1)
-RETRIEVAL = dict(concurrency_id="retrieval", concurrency_limit=4)
-INGEST = dict(concurrency_id="ingest", concurrency_limit=1)
+ANSWER = dict(concurrency_id="answer", concurrency_limit=4)
 PRIVATE = dict(api_visibility="private")  # UI plumbing: the public API is /ask only
-_EMPTY_SOURCES = '<div class="pc-sources"><p>Sources of the latest answer appear here.</p></div>'
+STORAGE_KEY = "paperchat-conversations"
 
 
-def _message(role: str, html: str) -> dict:
-    return {"role": role, "content": html}
-
-
-def build_ui(services: Services) -> tuple[gr.Blocks, dict]:
-    """The app and the options ``launch()`` needs (CSS, upload limit)."""
+def build_ui(services: Services, secret: str | None = None) -> tuple[gr.Blocks, dict]:
+    """The app and the options ``launch()`` needs (CSS, script, upload limit)."""
     facets = services.facets()
-    with gr.Blocks(title="PaperChat") as demo:
-        gr.Markdown("# PaperChat\nAsk questions about the indexed paper abstracts; every claim cites its paper.")
-        gr.HTML(render.render_notice(services.notices), elem_id="notice")
-        history = gr.State([])  # this session's (question, answer text) pairs
-        with gr.Tab("Chat"):
-            chat = _chat_tab(services, facets, history)
-        with gr.Tab("Search papers"):
-            _search_tab(services, chat["filters"])
-        with gr.Tab("Add papers"):
-            _add_tab(services, chat)
-        gr.api(_api_ask(services), api_name="ask", **GENERATE)
-    return demo, {"css": render.CSS, "max_file_size": "200mb"}
+    with gr.Blocks(title="PaperChat", delete_cache=(3600, 3600)) as demo:
+        store = gr.BrowserState(conversations.empty(), storage_key=STORAGE_KEY, secret=secret)
+        gr.Markdown("# PaperChat\nAsk questions about the indexed paper abstracts; every claim cites its paper.",
+                    elem_id="title")
+        notice = gr.HTML(elem_id="notice")
+        timer = gr.Timer(1.0)
+        side = _sidebar(store)
+        with gr.Tab("Chat", elem_id="tab-chat"):
+            chat = _chat(services, facets, store, side)
+        with gr.Tab("Search papers", elem_id="tab-search"):
+            search = other_tabs.search_tab(services, facets)
+        with gr.Tab("Library", elem_id="tab-library") as library:
+            lib = library_tab.build(services)
+        with gr.Tab("Add papers", elem_id="tab-add"):
+            other_tabs.add_tab(services, [])
+        library.select(lib["show"], lib["query"], lib["outputs"], concurrency_id="retrieval", **PRIVATE)
+        progress_outputs = [notice, timer, chat["model"], chat["examples"], chat["category"], search["category"]]
+        timer.tick(_startup_progress(services), None, progress_outputs, queue=False, **PRIVATE)
+        demo.load(chat_tab.restore(services), store, [chat["chatbot"], chat["sources"], store, side["list"]],
+                  **PRIVATE)
+        gr.api(_api_ask(services), api_name="ask", **ANSWER)
+    return demo, {"css": assets.CSS, "head": assets.JS, "max_file_size": "200mb"}
 
 
-def _chat_tab(services: Services, facets, history: gr.State) -> dict:
-    with gr.Row():
-        with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=["copy", "copy_all"],
-                                 sanitize_html=True, allow_tags=False, latex_delimiters=[], render_markdown=True)
+def _sidebar(store) -> dict:
+    with gr.Sidebar(label="Conversations", open=False, elem_id="conversations"):
+        listing = gr.Radio(label="Past conversations", choices=[], elem_id="conversation-list")
+        new = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+        with gr.Accordion("Rename, delete, export", open=False, elem_id="conversation-tools"):
+            title = gr.Textbox(label="New name for the open conversation", elem_id="rename-text")
+            rename = gr.Button("Rename", size="sm", elem_id="rename")
+            delete = gr.Button("Delete the open conversation", size="sm", variant="stop", elem_id="delete")
+            export_button = gr.Button("Export as Markdown + BibTeX", size="sm", elem_id="export")
+            files = gr.File(label="Exported files", file_count="multiple", interactive=False, elem_id="export-files")
+    export_button.click(_export, store, files, queue=False, **PRIVATE)
+    return {"list": listing, "new": new, "title": title, "rename": rename, "delete": delete}
+
+
+def _chat(services: Services, facets, store, side) -> dict:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=320):
+            chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=[], sanitize_html=True,
+                                 allow_tags=False, latex_delimiters=[], render_markdown=True,
+                                 placeholder="Ask about the indexed papers: every claim in the answer cites one.")
             with gr.Row():
-                question = gr.Textbox(show_label=False, placeholder="Ask about the papers…", scale=5,
-                                      elem_id="question", lines=1, max_lines=4)
-                ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-            k, year_min, year_max, category, model = _settings(services, facets)
+                question = gr.Textbox(label="Question", show_label=False, placeholder="Ask about the papers\u2026",
+                                      scale=5, lines=1, max_lines=4, elem_id="question", autofocus=True)
+                ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
+        with gr.Column(scale=2, min_width=300):
+            sources = gr.HTML(chat_tab.EMPTY_SOURCES, elem_id="sources", label="Sources")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=320):
             examples = gr.Dataset(label="Example questions", components=[question], elem_id="examples",
                                   samples=[[q] for q in services.examples(seed=0)])
-            with gr.Row():
-                more = gr.Button("Other examples", size="sm", elem_id="more-examples")
-                clear = gr.Button("Clear chat", size="sm", elem_id="clear")
-        with gr.Column(scale=2):
-            sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources", label="Sources")
-    inputs = [question, chatbot, history, k, year_min, year_max, category, model]
-    outputs = [question, chatbot, sources, history]
+            more = gr.Button("Other examples", size="sm", elem_id="more-examples")
+        with gr.Column(scale=2, min_width=300):
+            k, year_min, year_max, category, model = _settings(services, facets)
+    inputs = [question, chatbot, store, k, year_min, year_max, category, model]
+    outputs = [question, chatbot, sources, store, side["list"]]
     for trigger in (question.submit, ask.click):
-        trigger(_respond(services), inputs, outputs, show_progress="minimal", **GENERATE, **PRIVATE)
+        trigger(chat_tab.respond(services), inputs, outputs, show_progress="minimal", **ANSWER, **PRIVATE)
     examples.click(lambda sample: sample[0], examples, question, queue=False, **PRIVATE)
-    more.click(lambda: gr.Dataset(samples=[[q] for q in services.examples()]), None, examples, **RETRIEVAL, **PRIVATE)
-    clear.click(lambda: ([], [], _EMPTY_SOURCES), None, [chatbot, history, sources], queue=False, **PRIVATE)
-    return {"filters": (k, year_min, year_max, category), "examples": examples, "category": category}
+    more.click(lambda: gr.Dataset(samples=[[q] for q in services.examples()]), None, examples,
+               concurrency_id="retrieval", **PRIVATE)
+    chatbot.select(chat_tab.show_turn_sources(services), store, sources, queue=False, **PRIVATE)
+    side["list"].input(chat_tab.reopen(services), [store, side["list"]], [chatbot, sources, store], queue=False,
+                       **PRIVATE)
+    managed = [chatbot, sources, store, side["list"]]
+    side["new"].click(lambda s: chat_tab.manage(s, "new"), store, managed, queue=False, **PRIVATE)
+    chatbot.clear(lambda s: chat_tab.manage(s, "new")[1:], store, managed[1:], queue=False, **PRIVATE)
+    side["delete"].click(lambda s: chat_tab.manage(s, "delete"), store, managed, queue=False, **PRIVATE)
+    side["rename"].click(lambda s, t: chat_tab.manage(s, "rename", t), [store, side["title"]], managed, queue=False,
+                         **PRIVATE)
+    return {"chatbot": chatbot, "sources": sources, "examples": examples, "category": category, "model": model}
 
 
 def _settings(services: Services, facets) -> tuple:
     with gr.Accordion("Settings", open=False, elem_id="settings"):
+        choices = services.model_choices()
+        model = gr.Dropdown(choices, value=choices[0][1], label="Model", visible=len(choices) > 1, elem_id="model",
+                            info="models that loaded; extractive answers quote the abstracts")
+        k = gr.Slider(1, 10, value=5, step=1, label="Number of sources", elem_id="k")
+        years = f"{facets.year_min}\u2013{facets.year_max}" if facets.year_min else "unknown"
         with gr.Row():
-            k = gr.Slider(1, 10, value=5, step=1, label="Number of sources", elem_id="k")
-            model = gr.Dropdown(list(services.choices), value=services.choices[0], label="Model",
-                                visible=len(services.choices) > 1, elem_id="model")
-        with gr.Row():
-            years = f"{facets.year_min}\u2013{facets.year_max}" if facets.year_min else "unknown"
-            year_min = gr.Number(label="From year", value=None, precision=0, info=f"empty: any (index: {years})",
-                                 elem_id="year-min")
-            year_max = gr.Number(label="To year", value=None, precision=0, info="empty: any", elem_id="year-max")
-            category = gr.Dropdown([ANY_CATEGORY, *facets.categories], value=ANY_CATEGORY, label="Category",
-                                   allow_custom_value=True, elem_id="category")
+            year_min = gr.Textbox(label="From year", placeholder="any", info=f"index: {years}", max_length=5,
+                                  elem_id="year-min")
+            year_max = gr.Textbox(label="To year", placeholder="any", max_length=5, elem_id="year-max")
+        category = gr.Dropdown([ANY_CATEGORY, *facets.categories], value=ANY_CATEGORY, label="Category",
+                               allow_custom_value=True, elem_id="category")
     return k, year_min, year_max, category, model
 
 
-def _respond(services: Services):
-    def respond(question, messages, history, k, year_min, year_max, category, model) -> Iterator[tuple]:
-        question = (question or "").strip()
-        if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        shown = [*messages, _message("user", render.render_user(question))]
-        yield "", [*shown, _message("assistant", render.render_partial(""))], gr.skip(), gr.skip()
-        answer, partial = None, ""
-        try:
-            filters = make_filters(year_min, year_max, category)
-            answerer = services.answerer(model)
-            with services.lock.read():
-                for event in answerer.stream(question, history=[tuple(h) for h in history], k=int(k), filters=filters):
-                    if isinstance(event, str):
-                        partial += event
-                        yield gr.skip(), [*shown, _message("assistant", render.render_partial(partial))], \
-                            gr.skip(), gr.skip()
-                    else:
-                        answer = event
-        except (PaperChatError, ValueError) as exc:
-            yield gr.skip(), [*shown, _message("assistant", render.render_error(str(exc)))], gr.skip(), gr.skip()
-            return
-        notes = answerer.notes if model != EXTRACTIVE and answerer.llm is None else ()  # the chosen model failed
-        yield (gr.skip(), [*shown, _message("assistant", render.render_answer(answer, notes))],
-               render.render_sources(answer), [*history, [question, answer.answer]])
-    return respond
+def _startup_progress(services: Services):
+    def tick():
+        """The first start's progress in the page; when it is done, the controls that depend on it."""
+        status = services.startup.status
+        notes = render.render_notice(status.notes)
+        if status.phase not in ("ready", "failed"):
+            label = {"indexing": "Indexing the sample papers", "loading": "Loading the language model",
+                     "enriching": "Looking up untitled papers on arXiv"}.get(status.phase, "Starting")
+            bar = render.render_progress(f"{label}: {status.line}" if status.line else label, status.done,
+                                         status.total)
+            return bar + notes, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        choices, facets = services.model_choices(), services.facets()
+        categories = [ANY_CATEGORY, *facets.categories]
+        return (notes, gr.Timer(active=False), gr.Dropdown(choices=choices, value=choices[0][1],
+                                                           visible=len(choices) > 1),
+                gr.Dataset(samples=[[q] for q in services.examples(seed=0)]), gr.Dropdown(choices=categories),
+                gr.Dropdown(choices=categories))
+    return tick
 
 
-def _search_tab(services: Services, filters) -> None:
-    k, year_min, year_max, category = filters
-    with gr.Row():
-        query = gr.Textbox(show_label=False, placeholder="Search the indexed papers…", scale=5, elem_id="search-query")
-        go = gr.Button("Search", scale=1, elem_id="search")
-    results = gr.HTML(elem_id="search-results")
-
-    def search(text, k, year_min, year_max, category):
-        if not (text or "").strip():
-            return render.render_hits([])
-        try:
-            return render.render_hits(services.search(text, int(k), make_filters(year_min, year_max, category)))
-        except (PaperChatError, ValueError) as exc:
-            return render.render_error(str(exc))
-
-    for trigger in (query.submit, go.click):
-        trigger(search, [query, k, year_min, year_max, category], results, **RETRIEVAL, **PRIVATE)
+def _export(store):
+    """The open conversation as Markdown (answers with one reference list) and BibTeX, as downloads."""
+    conversation = conversations.current(store)
+    if not conversation or not conversation.get("turns"):
+        gr.Warning("Nothing to export yet: ask a question first.")
+        return None
+    markdown, refs = export.conversation_markdown(conversation["title"], conversation["turns"])
+    folder = tempfile.mkdtemp(prefix="paperchat-export-")
+    stem = "".join(c if c.isalnum() else "-" for c in conversation["title"])[:40].strip("-") or "conversation"
+    paths = [os.path.join(folder, f"{stem}.md"), os.path.join(folder, f"{stem}.bib")]
+    for path, content in zip(paths, (markdown, export.bibtex(refs) + "\n")):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(content)
+    _prune_exports(os.path.dirname(folder))
+    return paths
 
 
-def _add_tab(services: Services, chat: dict) -> None:
-    gr.Markdown("Upload files in any format the ingest reads (JSON Lines, JSON, CSV/TSV, Parquet, the sample "
-                "page formats), or fetch from arXiv with a query such as `arxiv:retrieval augmented generation`, "
-                "`arxiv:ti:QLoRA` or `arxiv:2305.14314`.")
-    files = gr.File(label="Files", file_count="multiple", elem_id="upload")
-    arxiv = gr.Textbox(label="arXiv query", placeholder="arxiv:…", elem_id="arxiv")
-    add = gr.Button("Add papers", variant="primary", elem_id="add")
-    status = gr.HTML(elem_id="add-status")
-
-    def add_papers(uploaded, query, progress=gr.Progress()):
-        sources = [_keep_upload(services, f) for f in uploaded or []]
-        query = (query or "").strip()
-        if query:
-            sources.append(query if query.startswith(("arxiv:", "hf:")) else f"arxiv:{query}")
-        if not sources:
-            return render.render_error("Choose a file or type an arXiv query first."), gr.skip(), gr.skip()
-
-        def report_progress(p):
-            progress((p.papers_parsed, None), desc=f"Indexing: {p.papers_parsed} papers read, "
-                                                   f"{p.chunks_embedded} chunks embedded", unit="papers")
-        progress(0, desc="Reading sources…")
-        try:
-            report = services.add_papers(sources, report_progress)
-        except PaperChatError as exc:
-            return render.render_error(f"Could not add papers: {exc}"), gr.skip(), gr.skip()
-        facets = services.facets()
-        return (render.render_ingest(report), gr.Dataset(samples=[[q] for q in services.examples()]),
-                gr.Dropdown(choices=[ANY_CATEGORY, *facets.categories]))
-
-    add.click(add_papers, [files, arxiv], [status, chat["examples"], chat["category"]], **INGEST, **PRIVATE)
-
-
-def _keep_upload(services: Services, path: str) -> str:
-    """Copy an upload beside the index so the index's source list names a file that stays."""
-    folder = os.path.join(services.settings.index, "uploads", uuid.uuid4().hex[:8])
-    os.makedirs(folder, exist_ok=True)
-    return shutil.copy(path, os.path.join(folder, os.path.basename(path)))
+def _prune_exports(parent: str, max_age_s: float = 3600) -> None:
+    """Exports are served from Gradio's cache; our copies older than an hour go."""
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        if name.startswith("paperchat-export-") and time.time() - os.path.getmtime(path) > max_age_s:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _api_ask(services: Services):
@@ -184,6 +173,8 @@ def _api_ask(services: Services):
         """Answer one question; returns the JSON of `python -m chat ask --json`."""
         if not (question or "").strip():
             raise gr.Error("question is empty")
+        if not services.ready:
+            raise gr.Error(services.startup.status.message())
         try:
             answerer = services.answerer(model or None)
             with services.lock.read():
