@@ -201,7 +201,7 @@ BAD_INPUTS = {  # file -> (bytes, rejected line or None, reason pattern, good id
     "bad_utf8.jsonl": (None, 2, "invalid UTF-8", ["2301.00004", "2301.00005"]),
     "huge_line.jsonl": (None, 2, "line too long", ["2301.00006", "2301.00007"]),
     "deep.jsonl": (None, 2, "nested too deeply", ["2301.00008", "2301.00009"]),  # was a RecursionError: exit 3
-    "nul.jsonl": (None, 2, "binary data (NUL byte", ["2301.00010", "2301.00011"]),  # was the whole file
+    "nul.jsonl": (None, 2, "binary data", ["2301.00010", "2301.00011"]),  # was the whole file
     "shifted.csv": (None, 3, "4 fields where the header has 3", ["2301.00012", "2301.00013"]),  # was shifted
 }
 
