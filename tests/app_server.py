@@ -76,9 +76,10 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 @contextmanager
-def serve_app(args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 600) -> Iterator[AppServer]:
-    """Run ``python app.py ARGS --port FREE`` and yield once its page answers; stop it afterwards."""
-    port = free_port()
+def serve_app(args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 600,
+              port: int | None = None) -> Iterator[AppServer]:
+    """Run ``python app.py ARGS --port FREE`` (or ``port``) and yield once its page answers; stop it afterwards."""
+    port = port or free_port()
     process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--host", "127.0.0.1", "--port", str(port)],
                                cwd=ROOT, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = AppServer(f"http://127.0.0.1:{port}", process)
@@ -106,6 +107,19 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+def wait_for_line(server: AppServer, needle: str, timeout_s: float = 600) -> str:
+    """The first line of the app's console output containing ``needle`` (waits for it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = next((line for line in list(server.lines) if needle in line), None)
+        if found is not None:
+            return found
+        if server.process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {server.process.returncode}:\n{server.output}")
+        time.sleep(0.5)
+    raise TimeoutError(f"no line with {needle!r} within {timeout_s}s:\n{server.output}")
 
 
 def _wait_until_up(server: AppServer, timeout_s: float) -> None:

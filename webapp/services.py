@@ -99,7 +99,10 @@ class Services:
     def _index_samples(self, startup: Startup) -> None:
         samples = self.settings.samples
         self.log(f"PaperChat: the index at {self.store.location} is empty; indexing the sample papers in {samples}")
-        report = self._ingest([samples], startup.update, "records")
+        def update(**status) -> None:  # the page polls the status; the console gets a line per batch
+            startup.update(**status)
+            self.log(f"  indexing: {status['line']}")
+        report = self._ingest([samples], update, "records")
         self.log(f"PaperChat: {report.summary()} ({report.seconds:.0f}s)")
         self._new_ids = [p.paper_id for p in self.store.iter_papers()]
         startup.update(index_ready=True)
