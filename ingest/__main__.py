@@ -280,7 +280,9 @@ class _Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(desc="ingest", total=total, unit=" papers", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(desc="ingest", total=total, unit=" papers", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+                            if total else None)
 
     def __enter__(self) -> "_Progress":
         return self
