@@ -70,7 +70,8 @@ def link(url: str, label_html: str, title: str = "", cls: str = "") -> str:
     the plain label when the URL is neither."""
     attrs = f' class="{cls}"' if cls else ""
     if url.startswith("#pc-paper-") and re.fullmatch(r"#pc-paper-[\w-]+", url):
-        return f'<a class="{cls} pc-local" href="{url}" title="{text(title + " (in the sources panel)")}">{label_html}</a>'
+        tip = text(title + " (in the sources panel)")
+        return f'<a class="{cls} pc-local" href="{url}" title="{tip}">{label_html}</a>'
     href = safe_url(url)
     if not href:
         return label_html
@@ -114,8 +115,8 @@ def linkify(value: str) -> str:
     """Escape ``value``; http(s) addresses become links and derived paper ids (``doc-…``) links to their card
     (the "nearest papers" of an answer that abstains name papers so).
 
-    >>> linkify("- QLoRA (https://arxiv.org/abs/2305.14314)")
-    '- QLoRA (<a href="https://arxiv.org/abs/2305.14314" target="_blank" rel="noopener noreferrer">https://arxiv.org/abs/2305.14314</a>)'
+    >>> linkify("see https://arxiv.org/abs/2305.14314.")
+    'see <a href="https://arxiv.org/abs/2305.14314" target="_blank" rel="noopener noreferrer">https://arxiv.org/abs/2305.14314</a>.'
     """
     out, last = [], 0
     for match in _LINKABLE.finditer(value):
@@ -160,8 +161,9 @@ def filters_label(filters: Any) -> str:
 
 def filter_chip(filters: Any) -> str:
     label = filters_label(filters)
-    return f'<span class="pc-filter" title="Only papers matching this filter were searched">filter: {text(label)}</span>' \
-        if label else ""
+    if not label:
+        return ""
+    return f'<span class="pc-filter" title="Only papers matching this filter were searched">filter: {text(label)}</span>'
 
 
 def badge(answer: Any, drafting: bool = False) -> str:

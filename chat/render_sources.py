@@ -80,9 +80,10 @@ def render_source(n: int | None, paper: Any, sentences: Sequence[str] = (), supp
     extra = f" · score {score:.3f}" if score is not None else ""
     warn = "" if supported else '<div class="pc-warn">\u26a0 a sentence citing this paper is not supported by it</div>'
     best_html = f'<div class="pc-best"><b>Best match:</b> \u201c{text(best)}\u201d</div>' if best else ""
+    marked = highlight(paper.abstract, [best], None) if best else highlight(paper.abstract, sentences, n)
     return (f'<div class="pc-source" id="{anchor(paper.paper_id)}" data-paper-id="{text(paper.paper_id)}">'
             f'<div class="pc-title">{label}<strong>{title}</strong></div>{_meta(paper, extra)}{warn}{best_html}'
-            f'<div class="pc-abstract">{highlight(paper.abstract, [best] if best else sentences, None if best else n)}</div></div>')
+            f'<div class="pc-abstract">{marked}</div></div>')
 
 
 def cited_sentences(answer: Any, n: int) -> list[str]:

@@ -128,7 +128,8 @@ def _store(store: Store, embedder, wanted: list[Paper], found: dict[str, Paper],
             report.unresolved.append(paper.paper_id)
             continue
         base = existing.get(remote.arxiv_id, paper)  # a paper already stored under that id stays the record
-        filled = replace(base, paper_id=remote.arxiv_id, arxiv_id=remote.arxiv_id, version=base.version or remote.version,
+        filled = replace(base, paper_id=remote.arxiv_id, arxiv_id=remote.arxiv_id,
+                         version=base.version or remote.version,
                          title=base.title or paper.title or remote.title, authors=base.authors or remote.authors,
                          date=base.date or remote.date, categories=base.categories or remote.categories,
                          url=remote.url, sources=tuple(dict.fromkeys(base.sources + paper.sources)))
@@ -160,7 +161,8 @@ def search_query(abstracts: Sequence[str], words: int = 5) -> str:
     for abstract in abstracts:
         opening = re.findall(r"[A-Za-z][A-Za-z0-9\-]+", " ".join(abstract.split()[:60]))
         words_seen = [w for w in dict.fromkeys(opening) if w.lower() not in _COMMON and "-" not in w]
-        coined = [w for w in words_seen if len(w) >= 3 and (any(c.isupper() for c in w[1:]) or any(c.isdigit() for c in w))]
+        coined = [w for w in words_seen
+                  if len(w) >= 3 and (any(c.isupper() for c in w[1:]) or any(c.isdigit() for c in w))]
         candidates = coined + [w for w in words_seen if len(w) >= 6 and w not in coined]
         chosen = candidates[:words]
         parts.append("(" + " AND ".join(f"abs:{w}" for w in chosen) + ")")

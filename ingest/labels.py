@@ -43,16 +43,19 @@ def _intro(verbs: str) -> re.Pattern:
 
 
 _INTRO_NAME, _INTRO_TOPIC = _intro(_NAME_VERBS), _intro(_TOPIC_VERBS)
-_NAMED = re.compile(r"\b(?:called|named|dubbed|termed|coined|(?:[Ww]e|which we)\s+(?:call|name|term|dub|refer to as))\s+"
+_NAMED = re.compile(r"\b(?:called|named|dubbed|termed|coined|"
+                    r"(?:[Ww]e|which we)\s+(?:call|name|term|dub|refer to as))\s+"
                     r"(?:it\s+|them\s+|as\s+)?")
 _OURS = re.compile(r"\b[Oo]ur (?:proposed |new |novel )?(?:model|method|approach|framework|system|dataset|benchmark|"
                    r"algorithm|technique|architecture|agent|tool)s?,?\s+")
 _TOKEN = re.compile(r"[A-Za-z0-9][\w\-'/+.]*[\w+]|[A-Za-z0-9]|[,;:()\u2014\u2013\"\u201c\u201d]| - |\.(?=\s|$)")
-_ACRONYM = re.compile(r"(?P<long>(?:[A-Za-z][\w\-]*\s+){0,8}[A-Za-z][\w\-]*)\s*\(\s*(?P<name>[A-Za-z][\w\-.+]*[A-Za-z0-9+])\s*\)")
+_ACRONYM = re.compile(r"(?P<long>(?:[A-Za-z][\w\-]*\s+){0,8}[A-Za-z][\w\-]*)"
+                      r"\s*\(\s*(?P<name>[A-Za-z][\w\-.+]*[A-Za-z0-9+])\s*\)")
 _CLOSERS = (",", ":", "(", ")", ";", "\u2014", "\u2013", " - ", "\"", "\u201d", ".")
 _DETERMINERS = {"a", "an", "the", "our", "two", "three", "new", "novel", "simple", "first", "this", "these", "several",
                 "some", "its", "their", "here", "thorough", "comprehensive", "systematic", "detailed", "extensive",
-                "careful", "empirical", "preliminary", "practical", "principled", "general", "unified", "large-scale", "early",
+                "careful", "empirical", "preliminary", "practical", "principled", "general", "unified", "large-scale",
+                "early",
                 "initial", "ongoing", "viable", "promising", "effective", "efficient", "novel"}
 _GENERIC = {"method", "methods", "approach", "approaches", "framework", "technique", "techniques", "algorithm", "model",
             "models", "system", "systems", "study", "studies", "analysis", "investigation", "way", "ways", "family",
@@ -61,7 +64,8 @@ _GENERIC = {"method", "methods", "approach", "approaches", "framework", "techniq
             "look", "number", "range", "variety", "kind", "type", "form", "means", "idea", "notion", "hypothesis",
             "question", "problem", "issue", "effort", "efforts", "contribution", "contributions", "insights",
             "discussion", "report", "overview", "review", "perspective", "account", "case", "lens", "exploration",
-            "examination", "check", "debate", "current", "heated", "data-driven", "list", "class", "variant", "variants",
+            "examination", "check", "debate", "current", "heated", "data-driven", "list", "class", "variant",
+            "variants",
             "version", "extension", "generalization", "combination", "mechanism", "recipe", "protocol"}
 _FUNCTION = {"of", "for", "and", "in", "with", "to", "the", "on"}
 _LEAD_IN = {"of", "for", "on", "into", "about", "to"}  # "a method for X", "a study of X": the topic is X
@@ -176,14 +180,16 @@ def _name_at(rest: str, loose: bool = False) -> str:
 
 
 def _acronym_of(candidate: str, long: str) -> bool:
-    return sum(map(str.isalnum, candidate)) >= 3 and (_coined(candidate) or sum(c.isupper() for c in candidate) >= 3) and _expansion(candidate, long)
+    capitals = sum(c.isupper() for c in candidate)
+    return sum(map(str.isalnum, candidate)) >= 3 and (_coined(candidate) or capitals >= 3) and _expansion(candidate, long)
 
 
 def _recurring_names(text: str) -> Counter[str]:
     """Coined names used at least three times and never as someone else's example ("such as ChatGPT")."""
     counts = Counter(t for t in re.findall(r"[A-Za-z][\w\-.+]*[\w+]", text)
                      if _coined(t) and len(t) >= 5 and any(c.islower() for c in t))
-    examples = set(re.findall(r"(?i:such as|like|e\.g\.,?|including|than|over|and|or)\s+([A-Za-z][\w\-.+]*[\w+])", text))
+    examples = set(re.findall(r"(?i:such as|like|e\.g\.,?|including|than|over|and|or)\s+([A-Za-z][\w\-.+]*[\w+])",
+                              text))
     return Counter({t: c for t, c in counts.items() if c >= 3 and t not in examples})
 
 

@@ -52,7 +52,8 @@ def search_tab(services: Services, facets) -> dict:
     return {"category": category}
 
 
-def add_tab(services: Services, refresh_outputs: list) -> None:
+def add_tab(services: Services):
+    """The tab; returns the "add" event (the caller refreshes what depends on the index after it)."""
     gr.Markdown("Upload files in any format the ingest reads (JSON Lines, JSON, CSV/TSV, Parquet, the sample "
                 "page formats), or fetch from arXiv with a query such as `arxiv:retrieval augmented generation`, "
                 "`arxiv:ti:QLoRA` or `arxiv:2305.14314`.")
@@ -85,8 +86,9 @@ def add_tab(services: Services, refresh_outputs: list) -> None:
         names = {path: os.path.basename(path) for path in uploads}
         return render_ingest(report, rename=names) + render_notice([looked_up.summary() if looked_up else ""])
 
-    add.click(add_papers, [files, arxiv, lookup], status, **INGEST).then(
-        lambda: None, None, files, queue=False, api_visibility="private")
+    event = add.click(add_papers, [files, arxiv, lookup], status, **INGEST)
+    event.then(lambda: None, None, files, queue=False, api_visibility="private")  # the uploads are gone
+    return event
 
 
 def _delete_uploads(paths) -> None:

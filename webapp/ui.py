@@ -44,10 +44,11 @@ def build_ui(services: Services, secret: str | None = None) -> tuple[gr.Blocks, 
         with gr.Tab("Library", elem_id="tab-library") as library:
             lib = library_tab.build(services)
         with gr.Tab("Add papers", elem_id="tab-add"):
-            other_tabs.add_tab(services, [])
+            added = other_tabs.add_tab(services)
         library.select(lib["show"], lib["query"], lib["outputs"], concurrency_id="retrieval", **PRIVATE)
         progress_outputs = [notice, timer, chat["model"], chat["examples"], chat["category"], search["category"]]
         timer.tick(_startup_progress(services), None, progress_outputs, queue=False, **PRIVATE)
+        added.then(_after_adding(services), None, progress_outputs[3:], concurrency_id="retrieval", **PRIVATE)
         demo.load(chat_tab.restore(services), store, [chat["chatbot"], chat["sources"], store, side["list"]],
                   **PRIVATE)
         gr.api(_api_ask(services), api_name="ask", **ANSWER)
@@ -140,6 +141,15 @@ def _startup_progress(services: Services):
                 gr.Dataset(samples=[[q] for q in services.examples(seed=0)]), gr.Dropdown(choices=categories),
                 gr.Dropdown(choices=categories))
     return tick
+
+
+def _after_adding(services: Services):
+    def refresh():
+        """New papers: new example questions and categories."""
+        categories = [ANY_CATEGORY, *services.facets().categories]
+        return (gr.Dataset(samples=[[q] for q in services.examples()]), gr.Dropdown(choices=categories),
+                gr.Dropdown(choices=categories))
+    return refresh
 
 
 def _export(store):
