@@ -45,6 +45,7 @@ LEASE_S = 600.0  # a server lease no write renewed for this long is taken over
 PROCESS_TOKEN = uuid.uuid4().hex  # tells this process's own earlier locks from another's (pids are reused)
 HOST = socket.gethostname()
 _POLL_S = 0.25
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)  # file systems where flock is not available
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,11 @@ class WriterLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except BlockingIOError:
+                except OSError as exc:
+                    if exc.errno in _NO_LOCKS:  # a file system without locks: one writer is then up to the user
+                        break
+                    if not isinstance(exc, BlockingIOError):
+                        raise
                     holder = self.holder()
                     if not wait:
                         raise IndexBusyError(os.path.dirname(self.path), holder) from None
@@ -170,8 +175,7 @@ class WriterLock:
             holder = _read(self.path)
             if holder is not None:
                 _write(self._fd, Holder(**{**asdict(holder), "released": True}))
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            _unlock(self._fd)
             self._fd = -1
         self._thread.release()
 
@@ -191,16 +195,27 @@ class FileMutex:
             if self._depth == 0:
                 self._fd = _open_for_lock(self.path)
                 if self._fd >= 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    try:
+                        fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    except OSError as exc:
+                        if exc.errno not in _NO_LOCKS:
+                            raise
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0 and self._fd >= 0:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                    os.close(self._fd)
+                    _unlock(self._fd)
                     self._fd = -1
+
+
+def _unlock(fd: int) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        pass  # a file system without locks; closing the descriptor releases ours anyway
+    os.close(fd)
 
 
 def _open_for_lock(path: str) -> int:
