@@ -2,9 +2,9 @@
 
 Sentences are scored by chat/evidence.py (meaning, keywords, and whether the sentence
 states a result or a method rather than background). The best one anchors the answer;
-others join it only when they score close to it *and* clear an absolute floor, a few per
-paper, and a paper other than the anchor's must score closer still, so an unrelated paper
-never pads the answer. Near-duplicates (the same abstract from two sources) are quoted
+others join it only when they score close to it *and* clear an absolute cosine floor, a few
+per paper, and a paper other than the anchor's must score closer still (unless the question
+compares), so an unrelated paper never pads the answer. Near-duplicates (the same abstract from two sources) are quoted
 once. The answer reads in paper rank order, each paper's sentences in their original
 order, each with its citation.
 
@@ -21,14 +21,16 @@ QLoRA reduces memory usage enough to finetune a 65B model on one GPU [1].
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from chat.citations import cite
 from chat.relevance import RelevanceConfig, Scored, question_kind, score_sentences
-from chat.sentences import content_words, jaccard
+from chat.sentences import content_words, display_title, jaccard
+from chat.support import names
 from ingest.records import Paper
 
 LABEL = "Quoted from the abstracts:"
@@ -40,11 +42,11 @@ class ExtractiveConfig:
 
     max_papers: int = 3
     max_sentences: int = 4
-    per_paper: int = 2
-    min_relative: float = 0.8  # a sentence scoring below 80% of the best one is not quoted...
-    other_paper_relative: float = 0.9  # ...and a second paper's sentence must reach 90% of it
-    comparison_relative: float = 0.75  # unless the question compares, when a second paper is the point
-    min_cosine: float = 0.4  # no sentence below this cosine with the question is quoted, however it ranks
+    per_paper: int = 3
+    same_paper_margin: float = 0.6  # a sentence of the best sentence's paper within this of its score is quoted...
+    other_paper_margin: float = 0.1  # ...one of another paper only this close (scores include a rank penalty)
+    min_cosine: float = 0.3  # no sentence below this cosine with the question is quoted, however it ranks
+    anchor_min_cosine: float = 0.2  # the best sentence about one of the things a question compares
     relevance: RelevanceConfig = RelevanceConfig()
     duplicate_cosine: float = 0.9  # near-duplicate sentences (cosine) are quoted once
     duplicate_jaccard: float = 0.8  # the same without vectors, on content words
@@ -57,26 +59,78 @@ class Extract:
     order: tuple[int, ...]  # paper indexes in citation order: [n] cites papers[order[n - 1]]
 
 
-def select(picks: list[Scored], vectors, config: ExtractiveConfig, comparison: bool = False) -> list[Scored]:
-    """The best picks under the floors, the per-paper limit and the near-duplicate rule."""
+def select(picks: list[Scored], vectors, config: ExtractiveConfig, anchors: Sequence[list[Scored]] = ()) -> list[Scored]:
+    """The best picks under the floors, the per-paper limit and the near-duplicate rule.
+
+    ``anchors`` (for a comparison: the picks about each thing compared) each contribute their
+    best pick first, so every side of the comparison is quoted.
+    """
     ranked = sorted(picks, key=lambda p: -p.score)
     if not ranked:
         return []
-    top = ranked[0]
-    other = config.comparison_relative if comparison else config.other_paper_relative
-    chosen: list[Scored] = [top]
-    per_paper = {top.paper: 1}
-    for pick in ranked[1:]:
+    chosen: list[Scored] = []
+    for group in anchors:
+        best = max(group, key=lambda p: p.score, default=None)
+        if best is not None and best not in chosen and (vectors is None or best.cosine >= config.anchor_min_cosine):
+            chosen.append(best)
+    chosen = chosen or [ranked[0]]
+    top = chosen[0]
+    per_paper: dict[int, int] = {}
+    for pick in chosen:
+        per_paper[pick.paper] = per_paper.get(pick.paper, 0) + 1
+    for pick in ranked:
         if len(chosen) >= config.max_sentences:
             break
-        floor = (config.min_relative if pick.paper in per_paper else other) * top.score
-        if pick.score < floor or (vectors is not None and pick.cosine < config.min_cosine):
+        if pick in chosen:
+            continue
+        margin = config.same_paper_margin if pick.paper in per_paper else config.other_paper_margin
+        if pick.score < top.score - margin or (vectors is not None and pick.cosine < config.min_cosine):
             continue
         if per_paper.get(pick.paper, 0) >= config.per_paper or _duplicate(pick, chosen, vectors, config):
             continue
         chosen.append(pick)
         per_paper[pick.paper] = per_paper.get(pick.paper, 0) + 1
     return chosen
+
+
+def comparison_anchors(query: str, papers: Sequence[Paper], picks: list[Scored], config: ExtractiveConfig
+                       ) -> list[list[Scored]]:
+    """For a question comparing named things ("How do ALiBi and Unlimiformer …"): per thing, the picks of the
+    paper most about it, scored without the rank penalty (the second thing's paper ranks lower by nature)."""
+    if question_kind(query) != "comparison":
+        return []
+    holders = [_most_about(thing, papers) for thing in name_phrases(query)]
+    holders = list(dict.fromkeys(h for h in holders if h is not None))
+    if len(holders) < 2:
+        return []
+    unranked = [replace(p, score=p.score - config.relevance.paper_rank * p.paper) for p in picks]
+    return [[p for p in unranked if p.paper == holder] for holder in holders[:3]]
+
+
+def name_phrases(question: str) -> list[str]:
+    """Names in the question, adjacent ones joined: 'Unnatural Instructions', 'Constitutional AI', 'MEMIT'.
+
+    >>> name_phrases("Where do labels come from in InstructGPT versus Constitutional AI?")
+    ['InstructGPT', 'Constitutional AI']
+    """
+    found = names(question)
+    phrases: list[str] = []
+    for name in found:
+        joined = f"{phrases[-1]} {name}" if phrases else ""
+        if joined and joined in question:
+            phrases[-1] = joined
+        else:
+            phrases.append(name)
+    return phrases
+
+
+def _most_about(thing: str, papers: Sequence[Paper]) -> int | None:
+    """The paper naming ``thing`` most (its title counts three times); the better-ranked one on a tie."""
+    pattern = re.compile(r"(?<![\w-])" + re.escape(thing).replace(r"\ ", r"[\s-]*") + r"(?![\w-])", re.IGNORECASE)
+    counts = [3 * len(pattern.findall(display_title(p.title, p.abstract))) + len(pattern.findall(p.abstract))
+              for p in papers]
+    best = max(range(len(papers)), key=lambda i: (counts[i], -i), default=None)
+    return best if best is not None and counts[best] > 0 else None
 
 
 def _duplicate(pick: Scored, chosen: list[Scored], vectors, config: ExtractiveConfig) -> bool:
@@ -90,9 +144,10 @@ def _duplicate(pick: Scored, chosen: list[Scored], vectors, config: ExtractiveCo
 def extractive_answer(query: str, papers: Sequence[Paper], vectors=None,
                       config: ExtractiveConfig = ExtractiveConfig()) -> Extract:
     """Quote the sentences of the first ``max_papers`` papers that answer ``query``, grouped by paper."""
-    top = list(papers[:config.max_papers])
+    comparing = question_kind(query) == "comparison"  # each thing compared may have its own paper further down
+    top = list(papers if comparing else papers[:config.max_papers])
     scored = score_sentences(query, top, vectors, config.relevance)
-    chosen = select(scored, vectors, config, comparison=question_kind(query) == "comparison")
+    chosen = select(scored, vectors, config, comparison_anchors(query, top, scored, config))
     order = tuple(sorted({p.paper for p in chosen}))  # papers keep their retrieval rank
     paragraphs = []
     for n, paper in enumerate(order, start=1):

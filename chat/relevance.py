@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.sentences import overlap, split_sentences
+from chat.support import names, numbers
 from ingest.records import Paper
 
 _KINDS = (
@@ -39,6 +40,7 @@ _KINDS = (
                           r"architecture|procedure|recipe)\b", re.I)),
     ("definition", re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\b", re.I)),
 )
+_TWO_THINGS = re.compile(r"\b(?:and|or|versus|vs\.?)\s+(?:in\s+|the\s+|its\s+)?[A-Z]|\b(?:each|both)\b")
 _ROLES = (
     ("resource", re.compile(r"https?://|www\.|github\.com|\b(?:code|data|dataset|models?|checkpoints?|weights|demo|"
                             r"toolkit|software|materials?)\b[^.]{0,60}\b(?:available|released?|public(?:ly)?|"
@@ -63,18 +65,24 @@ _MARKS = re.compile(r"[\u2020\u2021\u2217*\u00a7]+(?=[\s.,;:)]|$)")
 
 @dataclass(frozen=True)
 class RelevanceConfig:
-    """Weights of the sentence score; read against our own question set (benchmarks/answer_questions.jsonl)."""
+    """Weights of the sentence score, added to its cosine with the question.
 
-    keyword_weight: float = 0.3
-    role_weight: float = 1.0  # scales every role nudge below (0 turns roles off)
+    Fitted as a logistic ranker on which sentences of the top three papers hold the key facts of
+    our development questions (benchmarks/answer_questions.jsonl; benchmarks/RESULTS.md,
+    "Extractive answers"), then rounded toward smaller values: keyword overlap counts about as
+    much as meaning; opening sentences and lower-ranked papers rarely hold the answer.
+    """
+
+    keywords: float = 1.2  # share of the question's content words in the sentence
+    opening: float = -0.6  # the abstract's first sentence: usually motivation
+    paper_rank: float = -0.6  # per rank below the best retrieved paper
+    background: float = -0.3  # "however, … remains challenging", "has become important"
+    question_mark: float = -0.3  # a sentence that asks is not an answer
+    result_for_yes_no: float = 0.5  # a result sentence, for "does X improve Y" and comparisons
+    number_for_numeric: float = 0.4  # a number the question does not contain, for "how much" questions
+    name_for_method: float = 0.3  # a name the question does not contain, for "what method/what is" questions
+    method: float = 0.2  # "we propose …", "by …-ing"
     min_words: int = 5
-
-
-_NUDGE = {  # (question kind, sentence role) -> added to the score; "*" matches any kind
-    ("*", "resource"): -0.3, ("*", "background"): -0.06, ("why", "background"): 0.0,
-    ("numeric", "result"): 0.06, ("yes_no", "result"): 0.05, ("comparison", "result"): 0.05,
-    ("method", "method"): 0.05, ("definition", "method"): 0.05, ("why", "method"): 0.03,
-}
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,15 @@ class Scored:
 
 
 def question_kind(question: str) -> str:
-    """'why', 'numeric', 'comparison', 'yes_no', 'method', 'definition' or 'other' (first match wins)."""
-    return next((kind for kind, pattern in _KINDS if pattern.search(question)), "other")
+    """'why', 'numeric', 'comparison', 'yes_no', 'method', 'definition' or 'other' (first match wins).
+
+    Two names joined by "and", "or" or "versus" make a comparison too: ``question_kind("How do
+    ALiBi and Unlimiformer handle long inputs?")`` -> 'comparison'.
+    """
+    kind = next((kind for kind, pattern in _KINDS if pattern.search(question)), "other")
+    if kind not in ("why", "comparison") and _TWO_THINGS.search(question) and len(names(question)) >= 2:
+        return "comparison"
+    return kind
 
 
 def sentence_role(sentence: str) -> str:
@@ -113,28 +128,37 @@ def is_debris(sentence: str, min_words: int = 5) -> bool:
 
 def score_sentences(query: str, papers: Sequence[Paper], vectors, config: RelevanceConfig = RelevanceConfig()
                     ) -> list[Scored]:
-    """Every quotable sentence of ``papers`` with its score for ``query`` (see the module docstring)."""
-    kind = question_kind(query)
+    """Every quotable sentence of ``papers`` (best first) with its score for ``query`` (see RelevanceConfig)."""
     items = []
+    wants_resources = bool(re.search(r"\b(?:code|data|release|available|github)", query, re.I))
     for i, paper in enumerate(papers):
         for j, raw in enumerate(split_sentences(paper.abstract)):
-            if sentence_role(raw) == "resource" and not re.search(r"\b(?:code|data|release|available)", query, re.I):
-                continue
+            role = sentence_role(raw)
             text = tidy(raw)
-            if not is_debris(text, config.min_words):
-                items.append((i, j, text, _nudge(kind, sentence_role(raw)) * config.role_weight))
+            if (role != "resource" or wants_resources) and not is_debris(text, config.min_words):
+                items.append((i, j, text, role))
     if not items:
         return []
-    keyword = np.array([overlap(query, text) for _, _, text, _ in items])
     cosine = np.zeros(len(items)) if vectors is None else _cosines(query, [t for _, _, t, _ in items], vectors)
-    scores = cosine + config.keyword_weight * keyword + np.array([n for *_, n in items])
+    prior = np.array([_prior(query, question_kind(query), i, j, text, role, config) for i, j, text, role in items])
+    scores = cosine + prior
     return [Scored(i, j, t, float(s), float(c)) for (i, j, t, _), s, c in zip(items, scores, cosine)]
+
+
+def _prior(query: str, kind: str, paper: int, position: int, text: str, role: str, config: RelevanceConfig) -> float:
+    """Everything but the cosine: keywords, position, paper rank, and what the sentence does for this question."""
+    score = config.keywords * overlap(query, text) + config.paper_rank * paper
+    score += config.opening * (position == 0) + config.question_mark * text.rstrip().endswith("?")
+    score += config.background * (role == "background") + config.method * (role == "method")
+    if kind in ("yes_no", "comparison") and role == "result":
+        score += config.result_for_yes_no
+    if kind == "numeric" and set(numbers(text)) - set(numbers(query)):
+        score += config.number_for_numeric
+    if kind in ("method", "definition", "other") and {n.lower() for n in names(text)} - {n.lower() for n in names(query)}:
+        score += config.name_for_method
+    return score
 
 
 def _cosines(query: str, texts: list[str], vectors) -> np.ndarray:
     matrix = vectors([query] + texts)
     return matrix[1:] @ matrix[0]
-
-
-def _nudge(kind: str, role: str) -> float:
-    return _NUDGE.get((kind, role), _NUDGE.get(("*", role), 0.0))

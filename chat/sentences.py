@@ -52,7 +52,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _ends_with_abbreviation(sentence: str) -> bool:
-    last = sentence.rsplit(" ", 1)[-1].rstrip(".!?\"')]").lstrip("([{\"'").lower()
+    last = re.split(r"[\s\u2013\u2014/(]", sentence)[-1].rstrip(".!?\"')]").lstrip("([{\"'").lower()
     # Single capital letters ("J. Smith") are initials, not sentence ends.
     initial = len(last) == 1 and last.isalpha() and sentence[-2:-1].isupper() and sentence[-1] == "."
     return last in _ABBREVIATIONS or initial
