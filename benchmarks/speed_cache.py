@@ -65,12 +65,16 @@ def snapshot(source: str, target: str) -> None:
 
 def run_step(*args: str) -> dict:
     """One step in its own process, so that Chroma's files are closed when it ends."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks.speed_cache", "--step", *args], check=True,
-                         stdout=subprocess.PIPE, text=True)
-    lines = out.stdout.strip().splitlines()
-    for line in lines[:-1]:
-        print(line, flush=True)
-    return json.loads(lines[-1])
+    with subprocess.Popen([sys.executable, "-m", "benchmarks.speed_cache", "--step", *args], stdout=subprocess.PIPE,
+                          text=True) as step:
+        last = ""
+        for line in step.stdout:  # progress as it comes; the result is the last line
+            if last:
+                print(last, flush=True)
+            last = line.rstrip("\n")
+    if step.returncode:
+        raise subprocess.CalledProcessError(step.returncode, step.args)
+    return json.loads(last)
 
 
 def build_all(cache: str, sizes: list[int]) -> dict:

@@ -42,7 +42,6 @@ from chat.text import STOP_WORDS, term, tokenize, words
 
 # bump when analysis or layout changes (3: years from arXiv ids; 4: memory-mapped .npy files): others are rebuilt
 _FORMAT = 4
-_BUILD_BATCH = 20_000  # papers analysed at a time when building from scratch (bounds memory at a million papers)
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,8 @@ class KeywordConfig:
 
 class KeywordIndex:
     """BM25 over the papers of a store. Open with :meth:`open`; keep current with :meth:`sync`."""
+
+    build_batch = 20_000  # papers analysed at a time when building from scratch (bounds memory at a million)
 
     def __init__(self, config: KeywordConfig, directory: str | None):
         self.config, self.directory = config, directory
@@ -97,7 +98,7 @@ class KeywordIndex:
         builder, batch = PostingsBuilder(self.postings, self._term), []
         for paper in store.iter_papers():
             batch.append(paper)
-            if len(batch) == _BUILD_BATCH:
+            if len(batch) == self.build_batch:
                 self._add_batch(builder, batch)
                 batch = []
         self._add_batch(builder, batch)
@@ -215,9 +216,10 @@ class KeywordIndex:
         os.replace(folder + ".tmp", folder)
         info = {**self._analyser(), "generation": self.generation, "token": token,
                 "categories": self.papers.category_names}
-        with open(os.path.join(self.directory, "index.json.tmp"), "w", encoding="utf-8") as fh:
+        staged = os.path.join(self.directory, f"index.json.{token}.tmp")  # two processes may save at once
+        with open(staged, "w", encoding="utf-8") as fh:
             json.dump(info, fh)
-        os.replace(os.path.join(self.directory, "index.json.tmp"), os.path.join(self.directory, "index.json"))
+        os.replace(staged, os.path.join(self.directory, "index.json"))
         self._load()  # memory-mapped from now on: the arrays built in memory are freed
         _remove_stale(self.directory, keep=token)
 
@@ -228,8 +230,9 @@ class KeywordIndex:
             if any(info.get(key) != value for key, value in self._analyser().items()):
                 return  # another analysis or layout: sync() rebuilds from the store
             folder = os.path.join(self.directory, str(info["token"]))
-            arrays = {name[:-4]: np.load(os.path.join(folder, name), mmap_mode="r") for name in os.listdir(folder)
-                      if name.endswith(".npy")}
+            # plain ndarray views of the maps: slicing an np.memmap costs microseconds more per slice
+            arrays = {name[:-4]: np.load(os.path.join(folder, name), mmap_mode="r").view(np.ndarray)
+                      for name in os.listdir(folder) if name.endswith(".npy")}
             postings, papers = Postings.from_arrays(arrays), PaperTable.from_arrays(arrays, info["categories"])
         except (OSError, ValueError, KeyError, TypeError):
             return  # nothing saved yet, or damaged: sync() rebuilds from the store

@@ -40,6 +40,7 @@ class Vocabulary:
         self._terms = list(terms or [])
         self._index: dict[str, int] | None = {t: i for i, t in enumerate(self._terms)}
         self._saved: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._found: dict[str, int | None] = {}
 
     @classmethod
     def from_arrays(cls, arrays: dict) -> "Vocabulary":
@@ -54,6 +55,13 @@ class Vocabulary:
     def get(self, term: str) -> int | None:
         if self._saved is None:
             return self._index.get(term)
+        if term not in self._found:
+            if len(self._found) > 100_000:  # queries repeat their words: remember lookups, within bounds
+                self._found.clear()
+            self._found[term] = self._search(term)
+        return self._found[term]
+
+    def _search(self, term: str) -> int | None:
         blob, offsets, order = self._saved
         key, lo, hi = term.encode("utf-8"), 0, len(order)
         while lo < hi:  # bisect over the terms in byte order

@@ -176,3 +176,54 @@ def test_paper_table_filters(shared, kwargs, expected):
 
 def test_no_filter_is_no_mask(shared):
     assert KeywordIndex.open(shared, None).papers.allowed() is None
+
+
+def test_saved_index_opens_memory_mapped(store, tmp_path):
+    KeywordIndex.open(store, str(tmp_path / "kw"))
+    again = KeywordIndex.open(store, str(tmp_path / "kw"))
+    for array in (again.postings.docs, again.postings.indptr, again.papers.year, again.papers.arrays["authors_blob"]):
+        assert isinstance(array.base, np.memmap)  # a view of the file, not a copy in memory
+    assert again.top("QLoRA finetuning", k=1)[0][0] == "2305.14314"
+    folders = [p for p in (tmp_path / "kw").iterdir() if p.is_dir()]
+    assert [p.name for p in folders] == [json.loads((tmp_path / "kw" / "index.json").read_text())["token"]]
+
+
+class _SmallBatches(KeywordIndex):
+    build_batch = 1  # every paper its own batch: the bulk build's merging is exercised
+
+
+def test_building_in_batches_equals_one_batch(shared):
+    whole, batched = KeywordIndex.open(shared, None), _SmallBatches.open(shared, None)
+    assert batched.papers.ids == whole.papers.ids
+    terms = whole.postings.vocab.terms()  # numbered in another order: compare term by term
+    assert sorted(batched.postings.vocab.terms()) == sorted(terms)
+    for t in terms:
+        assert all(np.array_equal(a, b) for a, b in zip(batched.postings.slice(t), whole.postings.slice(t)))
+    assert np.array_equal(batched.postings.len_body, whole.postings.len_body)
+    for query in ("finetuning quantized models", "attention recurrence", "residual ImageNet"):
+        assert batched.top(query, k=4) == whole.top(query, k=4)
+
+
+def test_postings_count_every_term_of_real_abstracts():
+    """Postings built from SciFact abstracts in three adds, one remove, against plain counting."""
+    from collections import Counter
+
+    from benchmarks.beir import iter_corpus
+    from chat.postings import Postings
+    from tests.conftest import SHARED
+
+    rows = [r for _, r in zip(range(60), iter_corpus(str(SHARED / "data" / "scifact")))]
+    titles, bodies = [tokenize(r["title"]) for r in rows], [tokenize(r["text"]) for r in rows]
+    postings = Postings.empty()
+    for start in (0, 20, 40):
+        postings.add(titles[start:start + 20], bodies[start:start + 20], offset=start, analyse=lambda w: w)
+    drop = np.zeros(60, dtype=bool)
+    drop[::7] = True
+    postings.remove(drop)
+    kept = [i for i in range(60) if not drop[i]]
+    for word in {w for i in kept for w in titles[i] + bodies[i]}:
+        docs, tf_body, tf_title = postings.slice(word)
+        expected = [(n, Counter(bodies[i])[word], Counter(titles[i])[word]) for n, i in enumerate(kept)
+                    if word in titles[i] or word in bodies[i]]
+        assert list(zip(docs.tolist(), tf_body.tolist(), tf_title.tolist())) == expected
+    assert postings.len_body.tolist() == [len(bodies[i]) for i in kept]
