@@ -2,18 +2,18 @@
 
 "Not covered" is decided here, before any generation, from three signals of the top papers:
 
-- ``dense``: the best cosine between the question and a retrieved chunk (what it is about);
-- ``coverage``: the share of the question's words found in one top paper, each word weighted
-  by how rare it is in the index (so "model", "training" count little and "warmup", "LAMB"
-  a lot), with hyphens, case and inflection normalised ("pre-trained" = "pretrained");
-- ``names``: the share of the named methods, models and datasets of the question (LAMB,
-  Swin Transformer, GPT-4; ``chat.subject.names``) that one top paper mentions at all.
+- ``similarity``: the best cosine between the question and a retrieved chunk or a sentence of a
+  top paper (a short question matches a sentence better than a 128-token chunk);
+- ``coverage``: the share of the question's words found in one top paper, each weighted by how
+  rare it is in the index, with hyphens, case, inflection and glued words normalised
+  (``chat.evidence``): "warmup", "LAMB" count, "model" hardly does;
+- ``names``: the share of the methods, models and datasets the question names (LAMB, Swin
+  Transformer, GPT-4; ``chat.subject.names``) that one top paper mentions at all.
 
-A question about a method the papers never name, or only mention in passing, fails the
-last two even when its topic is near. Long questions are measured sentence by sentence
-for ``dense`` (their best-matching sentence) so that length does not decide. The answer
-abstains when ``dense + coverage_weight * coverage + names_weight * names`` is below
-``threshold``; the weights and threshold were calibrated on training questions only
+The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names``
+is below ``threshold``. A question of ``long_words`` words or more is also scored sentence by
+sentence and keeps its best part, so that the context a researcher gives around the question
+does not count against it. Weights and threshold were calibrated on training questions only
 (``python -m benchmarks.calibrate abstention``; benchmarks/RESULTS.md, "Abstention").
 
 >>> from ingest.records import make_paper
@@ -30,20 +30,17 @@ abstains when ``dense + coverage_weight * coverage + names_weight * names`` is b
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chat.sentences import STOPWORDS, display_title, split_sentences
+import numpy as np
+
+from chat.evidence import Rarity, coverage, idf_weights, key, name_share, units
+from chat.sentences import display_title, split_sentences
 from chat.subject import names as named
-from chat.text import stem
 from ingest.records import Paper
 
-_COMPOUND = re.compile(r"[^\W_]+(?:[-\u2010\u2011\u2013/][^\W_]+)+")  # pre-trained, chain-of-thought, w4a4
-_WORD = re.compile(r"[^\W_]+")
-Rarity = Callable[[Sequence[str]], Mapping[str, float]]  # index terms -> inverse document frequency
+Part = tuple[float, float, float]  # (similarity, coverage, names) of the question or one of its sentences
 
 
 @dataclass(frozen=True)
@@ -53,112 +50,68 @@ class AbstainConfig:
     threshold: float = 0.599
     coverage_weight: float = 0.25
     names_weight: float = 0.0
-    top_papers: int = 3  # coverage and names are measured on this many top papers
-    long_sentences: int = 3  # a question of more sentences is scored by its best sentence for ``dense``
+    top_papers: int = 3  # coverage, names and sentence similarity are measured on this many top papers
+    long_words: int = 40  # a question this long is also scored sentence by sentence
     nearest: int = 3  # papers listed when abstaining
     enabled: bool = True
+
+    def support(self, part: Part) -> float:
+        return part[0] + self.coverage_weight * part[1] + self.names_weight * part[2]
 
 
 @dataclass(frozen=True)
 class Evidence:
-    dense: float  # best cosine of the question with a retrieved chunk
-    coverage: float  # rarity-weighted share of the question's words found in one top paper
-    names: float  # share of the question's named methods/models found in one top paper (1.0: it names none)
-    support: float  # dense + coverage_weight * coverage + names_weight * names
+    dense: float  # similarity of the best part: cosine with a retrieved chunk or a top paper's sentence
+    coverage: float  # rarity-weighted share of its words found in one top paper
+    names: float  # share of its named methods/models found in one top paper (1.0: it names none)
+    support: float  # the best part's weighted sum, compared with the threshold
+    parts: tuple[Part, ...] = ()  # the whole question first, then its sentences (long questions)
 
     def to_json(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in vars(self).items()}
-
-
-def units(text: str) -> list[tuple[str, ...]]:
-    """The question's content words as stems; a hyphenated compound is one unit of its parts.
-
-    >>> units("Why are pre-trained LLMs so chatty?")
-    [('pre', 'train'), ('llm',), ('chatti',)]
-    """
-    text = unicodedata.normalize("NFKC", text).lower()
-    found: list[tuple[str, ...]] = []
-    spans = [(m.start(), m.end()) for m in _COMPOUND.finditer(text)]
-    for m in _WORD.finditer(text):
-        inside = next((s for s in spans if s[0] <= m.start() < s[1]), None)
-        if inside is not None:
-            if m.start() == inside[0]:
-                parts = tuple(_stem(w) for w in _WORD.findall(text[inside[0]:inside[1]]))
-                parts = tuple(p for p in parts if p)
-                if parts:
-                    found.append(parts)
-            continue
-        word = _stem(m.group())
-        if word:
-            found.append((word,))
-    return list(dict.fromkeys(found))
-
-
-def _stem(word: str) -> str:
-    return "" if word in STOPWORDS or len(word) < 2 and not word.isdigit() else stem(word)
-
-
-def vocabulary(text: str) -> set[str]:
-    """Every stem of ``text``, plus each hyphenated compound joined ('pre-trained' -> 'pretrain')."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    vocab = {stem(w) for w in _WORD.findall(text)}
-    vocab |= {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(text)}
-    return vocab
-
-
-def _found(unit: tuple[str, ...], vocab: set[str]) -> bool:
-    return stem("".join(unit)) in vocab or all(p in vocab for p in unit)
-
-
-def coverage(query_units: Sequence[tuple[str, ...]], vocab: set[str], weight: Mapping[str, float]) -> float:
-    """Rarity-weighted share of ``query_units`` found in ``vocab`` (a paper's :func:`vocabulary`)."""
-    total = sum(weight.get(_key(u), 1.0) for u in query_units)
-    if not total:
-        return 0.0
-    return sum(weight.get(_key(u), 1.0) for u in query_units if _found(u, vocab)) / total
-
-
-def _key(unit: tuple[str, ...]) -> str:
-    return unit[0] if len(unit) == 1 else stem("".join(unit))
-
-
-def _flat(text: str) -> str:
-    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).lower())
-
-
-def name_share(query_names: Sequence[str], paper_text: str) -> float:
-    """Share of ``query_names`` that ``paper_text`` mentions (case, spaces, hyphens and plural 's' aside)."""
-    if not query_names:
-        return 1.0
-    flat = _flat(paper_text)
-    wanted = [_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n) for n in query_names]
-    return sum(1 for w in wanted if w and w in flat) / len(wanted)
+        return {k: round(getattr(self, k), 4) for k in ("dense", "coverage", "names", "support")}
 
 
 def measure(query: str, papers: Sequence[tuple[Paper, float]], config: AbstainConfig = AbstainConfig(),
-            rarity: Rarity | None = None) -> Evidence:
-    """Evidence for ``query`` from (paper, dense cosine) pairs, best first; ``rarity`` gives term weights."""
+            rarity: Rarity | None = None, vectors=None) -> Evidence:
+    """Evidence for ``query`` from (paper, chunk cosine) pairs, best first.
+
+    ``rarity`` weighs words (:func:`rarity_of` a retriever); ``vectors`` (chat.sentences.SentenceVectors)
+    adds sentence similarity and sentence-by-sentence scoring of long questions.
+    """
     if not papers:
         return Evidence(0.0, 0.0, 0.0, 0.0)
-    dense = max(float(d) for _, d in papers)
-    query_units = units(query)
-    keys = list(dict.fromkeys(_key(u) for u in query_units))
+    top = papers[:config.top_papers]
+    texts = [f"{p.title} {p.abstract}" for p, _ in top]
+    sentences = split_sentences(query) if len(query.split()) >= config.long_words else []
+    pieces = [query, *(s for s in sentences if len(s.split()) >= 5)] if len(sentences) > 1 else [query]
+    chunk = max(float(d) for _, d in papers)
+    similar = _similarities(pieces, [p for p, _ in top], vectors)
+    similar = [max(similar[0], chunk)] + (similar[1:] if vectors is not None else [chunk] * (len(pieces) - 1))
+    piece_units = [units(p) for p in pieces]
+    keys = list(dict.fromkeys(key(u) for us in piece_units for u in us))
     weight = dict(rarity(keys)) if rarity is not None else {}
-    query_names = named(query)
-    best_cov, best_names = 0.0, 0.0
-    for paper, _ in papers[:config.top_papers]:
-        text = f"{paper.title} {paper.abstract}"
-        best_cov = max(best_cov, coverage(query_units, vocabulary(text), weight))
-        best_names = max(best_names, name_share(query_names, text))
-    support = dense + config.coverage_weight * best_cov + config.names_weight * best_names
-    return Evidence(dense, best_cov, best_names, support)
+    parts = tuple((similar[i], max(coverage(piece_units[i], t, weight) for t in texts),
+                   max(name_share(named(pieces[i]), t) for t in texts)) for i in range(len(pieces)))
+    best = max(parts, key=config.support)
+    return Evidence(*best, config.support(best), parts)
 
 
-def idf_weights(document_frequency: Callable[[str], int], papers: int) -> Rarity:
-    """A :data:`Rarity` from an index's document frequencies: BM25's idf, so a term in every paper weighs ~0."""
-    def rarity(terms: Sequence[str]) -> dict[str, float]:
-        return {t: math.log1p((papers - (df := document_frequency(t)) + 0.5) / (df + 0.5)) for t in terms}
-    return rarity
+def _similarities(pieces: Sequence[str], papers: Sequence[Paper], vectors) -> list[float]:
+    """Per piece, its best cosine with a sentence of ``papers`` (0.0 each without ``vectors``)."""
+    sentences = [s for p in papers for s in (split_sentences(p.abstract) or [p.abstract])]
+    if vectors is None or not sentences:
+        return [0.0] * len(pieces)  # the question's chunk cosine stands in for every piece (see measure)
+    matrix = vectors([*pieces, *sentences])
+    cosines = matrix[len(pieces):] @ matrix[:len(pieces)].T
+    return [float(x) for x in np.max(cosines, axis=0)]
+
+
+def rarity_of(retriever) -> Rarity | None:
+    """Term weights from a retriever's keyword index (chat.retrieve.Retriever); None for one without."""
+    frequency, matching = getattr(retriever, "document_frequency", None), getattr(retriever, "matching", None)
+    if frequency is None or matching is None:
+        return None
+    return idf_weights(frequency, matching())
 
 
 def decide(evidence: Evidence, config: AbstainConfig = AbstainConfig()) -> bool:

@@ -1,140 +1,116 @@
-"""Which sentences of the retrieved abstracts answer a question: the scoring both answer modes share.
+"""What a question asks about, and whether a paper mentions it: the word-level signals of the evidence gate.
 
-A sentence scores its cosine with the question (MiniLM) plus a little keyword overlap, then a
-nudge by what the sentence *does* and what the question *asks*: a result sentence (numbers,
-"outperforms", "we find") answers "how much" and "does X improve Y" questions; a method
-sentence ("we propose…", "by …-ing") answers "how" and "what is" questions; background and
-motivation ("X has become important", "however, … remains challenging") rarely answers
-anything; a "code is available at https://…" sentence never does. Extraction debris (a
-table row, a footnote line, a sentence of a few words) is not offered at all, and URLs,
-e-mail addresses and footnote marks are removed from what is quoted.
+A question's *units* are its content words, stemmed (``chat.text``), a hyphenated compound
+counting as one ("pre-trained", "chain-of-thought"); stop words, verbs and words about the
+question's form ("how many", "what fraction") are left out, since they say what is asked and
+not about what. A unit is found in a paper when its stem, its compound joined or split, or
+(for five letters or more) its letters appear there, so hyphenation, case, inflection and the
+glued words of scraped pages ("proposeFlashAttention") do not decide. Units weigh by how rare
+they are in the index (BM25's idf): "model" counts little, "warmup" a lot.
 
->>> question_kind("How much memory does QLoRA save?"), question_kind("Does CoT improve arithmetic?")
-('numeric', 'yes_no')
->>> sentence_role("Our code is available at https://github.com/x/y."), sentence_role("However, LLMs remain costly.")
-('resource', 'background')
->>> tidy("It reaches 99.3% of ChatGPT (see https://x.io/a)\u2020, write to a@b.org.")
-'It reaches 99.3% of ChatGPT, write to.'
+>>> coverage(units("How are pre-trained models quantized?"), "We quantize pretrained models.", {})
+1.0
+>>> name_share(["FlashAttention", "LAMB"], "We proposeFlashAttention, an IO-aware exact attention")
+0.5
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 
-import numpy as np
+from chat.sentences import STOPWORDS
+from chat.subject import VERBS
+from chat.text import stem
 
-from chat.sentences import overlap, split_sentences
-from ingest.records import Paper
-
-_KINDS = (
-    ("why", re.compile(r"^\s*(?:and\s+)?why\b", re.I)),
-    ("numeric", re.compile(r"\bhow\s+(?:much|many|large|big|fast|long|small|often|well)\b|\bby\s+how\b|"
-                           r"\bwhat\s+(?:percentage|fraction|accuracy|size|speed-?up|score|number|proportion|rate)\b|"
-                           r"\bhow\s+\w+\s+(?:faster|smaller|larger|better)\b", re.I)),
-    ("comparison", re.compile(r"\b(?:compare[sd]?|comparison|versus|vs\.?|differ(?:ence|s)?|than)\b", re.I)),
-    ("yes_no", re.compile(r"^\s*(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|had)\b", re.I)),
-    ("method", re.compile(r"^\s*(?:and\s+)?how\b|\b(?:method|approach|technique|algorithm|mechanism|strategy|"
-                          r"architecture|procedure|recipe)\b", re.I)),
-    ("definition", re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\b", re.I)),
-)
-_ROLES = (
-    ("resource", re.compile(r"https?://|www\.|github\.com|\b(?:code|data|dataset|models?|checkpoints?|weights|demo|"
-                            r"toolkit|software|materials?)\b[^.]{0,60}\b(?:available|released?|public(?:ly)?|"
-                            r"open-?sourced?|can be found|at)\b[^.]{0,30}$", re.I)),
-    ("result", re.compile(r"\b(?:outperform|achiev|improv|surpass|exceed|beat|reach|obtain|yield|reduc|increas|"
-                          r"speed|boost|match|rival)\w*|\b(?:we|results?|experiments?|analys[ie]s)\s+(?:also\s+)?"
-                          r"(?:show|find|found|demonstrate|observe|reveal|indicate|suggest)|state-of-the-art|"
-                          r"\d+(?:\.\d+)?\s*(?:%|x\b|×|times\b|-fold)", re.I)),
-    ("method", re.compile(r"\b(?:we|this\s+(?:paper|work))\s+(?:\w+\s+)?(?:propose|introduce|present|develop|design|"
-                          r"use|leverage|build|train|apply|adopt|employ|describe)|\bour\s+(?:method|approach|model|"
-                          r"framework|system|technique|algorithm)\b|\b(?:based|built|trained)\s+on\b|\bconsists?\s+of\b|"
-                          r"\bby\s+\w+ing\b", re.I)),
-    ("background", re.compile(r"^(?:recent(?:ly)?|in\s+recent\s+years|however|despite|although|while|traditional|"
-                              r"existing|current|prior|previous)\b|\b(?:has|have)\s+(?:become|attracted|gained|"
-                              r"emerged|shown\s+(?:great|remarkable|impressive))|\b(?:remains?|is|are)\s+(?:still\s+)?"
-                              r"(?:a\s+)?(?:challenging|challenge|difficult|unclear|limited|important|crucial|open)\b|"
-                              r"\bincreasingly\b|\blittle\s+is\s+known\b", re.I)),
-)
-_URL = re.compile(r"\([^()]*(?:https?://|www\.)[^()]*\)|(?:https?://|www\.)\S+|\S+@\S+\.[a-z]+")
-_MARKS = re.compile(r"[\u2020\u2021\u2217*\u00a7]+(?=[\s.,;:)]|$)")
+_COMPOUND = re.compile(r"[^\W_]+(?:[-\u2010\u2011\u2013/][^\W_]+)+")  # pre-trained, chain-of-thought, w4a4
+_WORD = re.compile(r"[^\W_]+")
+# Words about the form of a question, not its topic ("what fraction", "how many", "what kind").
+FORM_WORDS = frozenset("fraction share percentage percent proportion number amount many much kind kinds type types "
+                       "way ways part parts example examples".split())
+Unit = tuple[str, ...]
+Rarity = Callable[[Sequence[str]], Mapping[str, float]]  # index terms -> inverse document frequency
 
 
-@dataclass(frozen=True)
-class EvidenceConfig:
-    """Weights of the sentence score; read against our own question set (benchmarks/answer_questions.jsonl)."""
+def units(text: str) -> list[Unit]:
+    """The question's content words as stems; a hyphenated compound is one unit of its parts.
 
-    keyword_weight: float = 0.3
-    role_weight: float = 1.0  # scales every role nudge below (0 turns roles off)
-    min_words: int = 5
-
-
-_NUDGE = {  # (question kind, sentence role) -> added to the score; "*" matches any kind
-    ("*", "resource"): -0.3, ("*", "background"): -0.06, ("why", "background"): 0.0,
-    ("numeric", "result"): 0.06, ("yes_no", "result"): 0.05, ("comparison", "result"): 0.05,
-    ("method", "method"): 0.05, ("definition", "method"): 0.05, ("why", "method"): 0.03,
-}
-
-
-@dataclass(frozen=True)
-class Scored:
-    paper: int  # index into the papers given
-    position: int  # sentence index in the abstract
-    sentence: str  # tidied for quoting
-    score: float
-    cosine: float
+    >>> units("Why are pre-trained LLMs so chatty? What share of them helps?")
+    [('pre', 'train'), ('llm',), ('chatti',)]
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    found: list[Unit] = []
+    spans = [(m.start(), m.end()) for m in _COMPOUND.finditer(text)]
+    for m in _WORD.finditer(text):
+        inside = next((s for s in spans if s[0] <= m.start() < s[1]), None)
+        if inside is None:
+            word = _content_stem(m.group())
+            if word:
+                found.append((word,))
+        elif m.start() == inside[0]:  # a compound keeps all its parts, verbs included ("pre-trained")
+            parts = tuple(stem(w) for w in _WORD.findall(text[inside[0]:inside[1]]) if w not in STOPWORDS)
+            if parts:
+                found.append(parts)
+    return list(dict.fromkeys(found))
 
 
-def question_kind(question: str) -> str:
-    """'why', 'numeric', 'comparison', 'yes_no', 'method', 'definition' or 'other' (first match wins)."""
-    return next((kind for kind, pattern in _KINDS if pattern.search(question)), "other")
+def _content_stem(word: str) -> str:
+    if word in STOPWORDS or word in FORM_WORDS or _is_verb(word) or (len(word) < 2 and not word.isdigit()):
+        return ""
+    return stem(word)
 
 
-def sentence_role(sentence: str) -> str:
-    """'resource', 'result', 'method', 'background' or 'other' (first match wins)."""
-    return next((role for role, pattern in _ROLES if pattern.search(sentence)), "other")
-
-
-def tidy(sentence: str) -> str:
-    """The sentence without URLs, e-mail addresses and footnote marks."""
-    text = _MARKS.sub("", _URL.sub("", sentence))
-    return re.sub(r"\s+([.,;:!?)])", r"\1", re.sub(r"\(\s*[,;]?\s*\)|\s{2,}", " ", text)).strip(" ,;")
-
-
-def is_debris(sentence: str, min_words: int = 5) -> bool:
-    """Too short, mostly not words (a table row, numbers and symbols), or a stray fragment."""
-    tokens = sentence.split()
-    if len(tokens) < min_words:
+def _is_verb(word: str) -> bool:
+    """A form of a listed verb ('improve', 'improves', 'improved'); nouns ('quantization') and gerunds
+    ('finetuning') name topics and stay."""
+    if word in VERBS or (word.endswith("ied") and word[:-3] + "y" in VERBS):
         return True
-    wordy = sum(1 for t in tokens if re.fullmatch(r"[A-Za-z][A-Za-z'\u2019\-]*[.,;:]?", t))
-    return wordy < 0.5 * len(tokens) or sentence.count("|") >= 2
+    return any(word.endswith(end) and word[:-len(end)] in VERBS for end in ("s", "es", "d", "ed"))
 
 
-def score_sentences(query: str, papers: Sequence[Paper], vectors, config: EvidenceConfig = EvidenceConfig()
-                    ) -> list[Scored]:
-    """Every quotable sentence of ``papers`` with its score for ``query`` (see the module docstring)."""
-    kind = question_kind(query)
-    items = []
-    for i, paper in enumerate(papers):
-        for j, raw in enumerate(split_sentences(paper.abstract)):
-            if sentence_role(raw) == "resource" and not re.search(r"\b(?:code|data|release|available)", query, re.I):
-                continue
-            text = tidy(raw)
-            if not is_debris(text, config.min_words):
-                items.append((i, j, text, _nudge(kind, sentence_role(raw)) * config.role_weight))
-    if not items:
-        return []
-    keyword = np.array([overlap(query, text) for _, _, text, _ in items])
-    cosine = np.zeros(len(items)) if vectors is None else _cosines(query, [t for _, _, t, _ in items], vectors)
-    scores = cosine + config.keyword_weight * keyword + np.array([n for *_, n in items])
-    return [Scored(i, j, t, float(s), float(c)) for (i, j, t, _), s, c in zip(items, scores, cosine)]
+def key(unit: Unit) -> str:
+    """The index term a unit is weighed by: its stem, or its compound joined."""
+    return unit[0] if len(unit) == 1 else stem("".join(unit))
 
 
-def _cosines(query: str, texts: list[str], vectors) -> np.ndarray:
-    matrix = vectors([query] + texts)
-    return matrix[1:] @ matrix[0]
+def _vocabulary(text: str) -> set[str]:
+    """Every stem of ``text``, plus each hyphenated compound joined ('pre-trained' -> 'pretrain')."""
+    vocab = {stem(w) for w in _WORD.findall(text)}
+    return vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(text)}
 
 
-def _nudge(kind: str, role: str) -> float:
-    return _NUDGE.get((kind, role), _NUDGE.get(("*", role), 0.0))
+def _flat(text: str) -> str:
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).lower())
+
+
+def _found(unit: Unit, vocab: set[str], flat: str) -> bool:
+    joined = "".join(unit)
+    return stem(joined) in vocab or all(p in vocab for p in unit) or (len(joined) >= 5 and joined in flat)
+
+
+def coverage(query_units: Sequence[Unit], text: str, weight: Mapping[str, float]) -> float:
+    """Rarity-weighted share of ``query_units`` found in ``text`` (a paper's title and abstract)."""
+    total = sum(weight.get(key(u), 1.0) for u in query_units)
+    if not total:
+        return 0.0
+    lower = unicodedata.normalize("NFKC", text).lower()
+    vocab, flat = _vocabulary(lower), _flat(lower)
+    return sum(weight.get(key(u), 1.0) for u in query_units if _found(u, vocab, flat)) / total
+
+
+def name_share(query_names: Sequence[str], text: str) -> float:
+    """Share of ``query_names`` that ``text`` mentions (case, spaces, hyphens and plural 's' aside); 1.0 for none."""
+    if not query_names:
+        return 1.0
+    flat = _flat(text)
+    wanted = [_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n) for n in query_names]
+    return sum(1 for w in wanted if w and w in flat) / len(wanted)
+
+
+def idf_weights(document_frequency: Callable[[str], int], papers: int) -> Rarity:
+    """A :data:`Rarity` from an index's document frequencies: BM25's idf, so a term in every paper weighs ~0."""
+    def rarity(terms: Sequence[str]) -> dict[str, float]:
+        return {t: math.log1p((papers - (df := document_frequency(t)) + 0.5) / (df + 0.5)) for t in terms}
+    return rarity

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from chat.citations import strip_markers
 from chat.prompt import neutralise
+from chat.evidence import key, units
 from chat.sentences import content_words, shorten
 from chat.subject import Subject, names, subject_of
 from chat.text import stem
@@ -53,11 +54,15 @@ authors author finding findings conclusion conclusions effect better worse fast 
 small good best bad mean elaborate more less other alternative alternatives similar related previous prior case
 cases application applications problem problems issue issues challenge challenges task tasks efficient efficiency
 gain gains speedup overhead tradeoff trade-off hardware gpu gpus need needed require required why really sure
+test tested testing
 """.split())
 _WHAT_ABOUT = re.compile(r"^\s*(?:(?:and|but|so|also|ok|okay)\s*,?\s+)?(?:what|how)\s+about\s+(.+?)[\s?.!]*$",
                          re.IGNORECASE)
+_PREPOSITION = re.compile(r"(?:on|in|for|with|at|under|over|during|without|across|against|compared|vs\.?|versus)\b",
+                          re.IGNORECASE)
 _OPENING = re.compile(r"^\s*(?:and|but|also|so|then|ok(?:ay)?)\b[\s,]*", re.IGNORECASE)
-_FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|then|why|why not|really|same|ok(?:ay)?)\b", re.IGNORECASE)
+_DEFINITION = re.compile(r"^\s*(?:what\s+(?:is|are)\s+(?:an?\s+|the\s+)?[\w\-]+\s*\??\s*$|define\b|explain\b)",
+                         re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-'\u2019]*[A-Za-z0-9]|[A-Za-z]")
 _THAT_REFERS = frozenset("is was does did do work works hold holds mean means help helps apply applies compare scale "
                          "scales require need save cost improve affect one".split()) | _DEICTIC
@@ -97,10 +102,10 @@ def needs_context(question: str) -> bool:
     refs = [r for r in _referring(question) if r[2] != "the" or not own]
     if refs:
         return True
-    specific = [w for w in content_words(question) if w not in _ASPECTS]
+    specific = [u for u in units(question) if key(u) not in _ASPECTS]
     if own or len(specific) >= 2:
         return False
-    return not specific or bool(_FOLLOW_UP.match(question))
+    return not (specific and _DEFINITION.match(question))  # "What is dropout?" stands alone
 
 
 def conversation_state(history: Sequence[tuple[str, str]]) -> tuple[Subject, str]:
@@ -118,6 +123,8 @@ def conversation_state(history: Sequence[tuple[str, str]]) -> tuple[Subject, str
 def _resolve(question: str, subject: Subject, previous: str) -> tuple[str, Subject]:
     """The standalone form of a follow-up, and the subject after it (new only for 'what about X?')."""
     about = _WHAT_ABOUT.match(question)
+    if about and _PREPOSITION.match(about.group(1)):  # "what about on GSM8K?": the same question, narrowed
+        return f"{previous.rstrip('?.! ')} {about.group(1).strip()}?", subject
     if about and not _referring(about.group(1)) and names(about.group(1)):
         new = about.group(1).strip()
         where = previous.lower().find(subject.text.lower())

@@ -44,7 +44,7 @@ what which how why who whom whose when where whether is are was were be been doe
 shall may might must has have had
 """.split())
 # Verbs that end a question's subject noun phrase ("How do state space models *scale*?").
-_VERBS = frozenset("""
+VERBS = frozenset("""
 improve help work scale compare reduce increase decrease affect outperform beat use handle save speed need require make
 learn generate perform solve replace keep predict turn measure record extrapolate edit train finetune fine-tune
 evaluate achieve lead cause change mean matter differ apply allow enable support produce show hold fail depend relate
@@ -52,7 +52,8 @@ cost take get run mimic imitate follow answer exist happen rewrite align transfe
 address avoid prevent capture encode represent behave compress quantize accelerate store retrieve select rank rely fit
 match exploit leverage tackle overcome mitigate limit boost hurt contribute vary become remain contain include consist
 mean give find say claim report propose introduce present describe compute estimate recognize handle build create
-design pretrain pre-train adapt update distill distil""".split())
+design pretrain pre-train adapt update distill distil built made took done seen given got decide choose pick
+determine""".split())
 _INTRO = re.compile(r"\b(?:present|presents|introduce|introduces|propose|proposes|develop|develops|release|releases|"
                     r"call|calls|called|name|names|named|dub|dubbed|term|termed)\s+(?:a\s+|an\s+|the\s+)?"
                     r"(?:new\s+|novel\s+)?([A-Za-z][\w\-+.]*[\w+])")
@@ -111,29 +112,49 @@ def names(text: str) -> list[str]:
 
 
 def key_phrase(question: str, max_words: int = 6) -> str:
-    """The noun phrase a question is about: after its question words, up to its verb."""
+    """The noun phrase a question is about: after its question words, up to its verb.
+
+    In "How much memory does QLoRA save?" or "What data type does it introduce?" the first phrase
+    is what is asked for; the subject comes after the auxiliary ("QLoRA").
+    """
     tokens = [m.group().rstrip(".") for m in _WORD.finditer(question)]
-    i = 0
+    i = _skip(tokens, 0)
+    first, i = _phrase(tokens, i, max_words)
+    wh = bool(tokens) and tokens[0].lower() in ("what", "which", "how", "why", "where", "when", "who")
+    if wh and first and i < len(tokens) and tokens[i].lower() in QUESTION_WORDS:
+        second, _ = _phrase(tokens, _skip(tokens, i), max_words)
+        if second:
+            return second
+    return first
+
+
+def _skip(tokens: list[str], i: int) -> int:
     while i < len(tokens) and tokens[i].lower() in _SKIP:
         i += 1
+    return i
+
+
+def _phrase(tokens: list[str], i: int, max_words: int) -> tuple[str, int]:
+    """The words from ``i`` up to a verb or auxiliary (stop words trimmed), and where it stopped."""
     phrase: list[str] = []
-    for token in tokens[i:]:
-        low = token.lower()
-        if phrase and (low in _VERBS or low.rstrip("s") in _VERBS or low in QUESTION_WORDS or _past(low)):
+    while i < len(tokens):
+        low = tokens[i].lower()
+        if phrase and (low in VERBS or low.rstrip("s") in VERBS or low in QUESTION_WORDS or _past(low)):
             break
-        phrase.append(token)
+        phrase.append(tokens[i])
+        i += 1
         if len(phrase) >= max_words:
             break
     while phrase and phrase[-1].lower() in STOPWORDS:
         phrase.pop()
     while phrase and phrase[0].lower() in STOPWORDS:
         phrase.pop(0)
-    return " ".join(phrase)
+    return " ".join(phrase), i
 
 
 def _past(word: str) -> bool:
     """'trained', 'finetuned' -> True: a past participle ending the subject ("model trained on ...")."""
-    return word.endswith("ed") and (word[:-2] in _VERBS or word[:-1] in _VERBS)
+    return word.endswith("ed") and (word[:-2] in VERBS or word[:-1] in VERBS)
 
 
 def introduced_name(answer: str) -> str:
@@ -162,9 +183,9 @@ def subject_of(question: str, answer: str = "") -> Subject:
     own = names(question)
     phrase = key_phrase(question)
     found = introduced_name(answer) if answer else ""
-    if own and own[0] in phrase.split() and len(phrase.split()) <= 3:
-        own[0] = phrase  # 'KV cache', 'QLoRA finetuning': the name is a modifier of the phrase
-    order = [found, *own, phrase] if asks_for_entity(question) else [*own, phrase, found]
+    head = _head(own, phrase)
+    others = [n for n in own if n != head and n not in head]
+    order = [found, head, *others] if asks_for_entity(question) else [head, *others, found]
     order = [t for t in order if t]
     if not order:
         return Subject("")
@@ -172,3 +193,15 @@ def subject_of(question: str, answer: str = "") -> Subject:
     # A subject that is only a phrase ("instruction tuning") is pinned to the paper that answered it.
     extra = found if found and text not in (found, *own) and found.lower() not in text.lower() else ""
     return Subject(text, extra)
+
+
+def _head(own: list[str], phrase: str) -> str:
+    """What the question is about: a name inside its subject phrase, else the phrase, else its first name.
+
+    "How do state space models compare with attention for BERT pretraining?" is about state space
+    models, not BERT; in "KV cache" or "QLoRA finetuning" the name only modifies the phrase."""
+    inside = [n for n in own if n in phrase]
+    if inside:
+        short = len(phrase.split()) <= 3 and inside[0] in phrase.split()
+        return phrase if short else inside[0]
+    return phrase or (own[0] if own else "")

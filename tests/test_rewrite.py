@@ -52,7 +52,7 @@ def test_a_follow_up_carries_the_previous_subject(history, follow_up, subject):
     "What is speculative decoding?",
     "And what is speculative decoding?",
     "How does ALiBi encode positions?",
-    "Which models show that scaling helps?",  # 'that' introduces a clause here, it refers to nothing
+    "Which language models show that scaling laws hold for code?",  # 'that' starts a clause, it refers to nothing
 ])
 def test_a_question_with_its_own_subject_starts_a_new_topic(question):
     history = [(QLORA_Q, QLORA_A), ("and how much memory does it save?", "It saves memory [1].")]
