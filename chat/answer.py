@@ -32,13 +32,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure
+from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure, rarity_of
 from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citations
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
-from chat.prompt import PromptConfig, build_prompt
+from chat.prompt import PromptConfig, build_prompt, fixed_prefix
 from chat.rewrite import RewriteConfig, rewrite
 from chat.sentences import SentenceVectors, display_title
 from ingest.records import Paper
+from ingest.untrusted import normalise_question
 
 # Why the model's text was replaced by the extractive answer (one line, shown with the answer).
 FALLBACK_NOTES = {
@@ -104,6 +105,8 @@ class Answer:
     messages: tuple[dict[str, str], ...] = ()  # the prompt the model saw (llm mode)
     notes: tuple[str, ...] = field(default=())  # one-line notes shown with the answer (e.g. why it is extractive)
     fallback: str = ""  # why the model's text was replaced by the extractive answer: a FALLBACK_NOTES key
+    shown: tuple[str, ...] = ()  # paper ids of the sources in the model's prompt, numbered from 1 (llm mode)
+    filters: object = None  # the chat.retrieve.Filters the search ran under (None: every paper); .describe() says which
 
     def to_json(self) -> dict:
         """The command line's JSON shape: the issue-3 keys, then model, checks and notes."""
@@ -116,6 +119,7 @@ class Answer:
             "model": self.model or None,
             "checks": [c.to_json() for c in self.checks],
             "notes": list(self.notes),
+            "standalone_query": self.standalone_query,
         }
 
 
@@ -140,6 +144,8 @@ class Answerer:
         self.vectors = SentenceVectors(embedder) if embedder is not None else None
         self.notes = tuple(notes)  # shown once by the caller, e.g. why no model is loaded
         self._count = llm.count_messages if llm is not None else None
+        if llm is not None and hasattr(llm, "keep_prefix"):
+            llm.keep_prefix(fixed_prefix(config.prompt))  # every prompt opens with it: processed once, kept
 
     @property
     def mode(self) -> str:
@@ -156,17 +162,18 @@ class Answerer:
                filters=None) -> Iterator["Draft | str | Answer"]:
         """A :class:`Draft`, then (with a model) text pieces, then the final :class:`Answer`.
 
-        ValueError for an empty question.
+        ValueError for an empty question or one over 2,000 characters.
         """
-        if not question or not question.strip():
-            raise ValueError("the question is empty")
+        question = normalise_question(question)  # NFKC; no chat-template tokens or terminal codes; length cap
         clock = _Clock()
         standalone = rewrite(question, history, self.llm, self.config.rewrite)
         clock.lap("rewrite")
         hits = list(self.retriever.search(standalone, k=k or self.config.k, filters=filters, mode=self.config.mode))
         clock.lap("retrieve")
-        evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain)
+        evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain,
+                           rarity_of(self.retriever), self.vectors)
         base = dict(question=question, standalone_query=standalone, retrieved=tuple(hits), evidence=evidence,
+                    filters=filters,
                     sources=tuple(Source(h.paper.paper_id, _title(h.paper), float(h.score), h.paper) for h in hits))
         if not hits or decide(evidence, self.config.abstain):
             answer = self._abstain(base, clock)
@@ -180,7 +187,11 @@ class Answerer:
 
     def _abstain(self, base: dict, clock: "_Clock") -> Answer:
         papers = [h.paper for h in base["retrieved"]]
-        text = abstention_text(papers, self.config.abstain)
+        count = getattr(self.retriever, "matching", None)  # tells "nothing passes the filters" from "not covered"
+        filters = base.get("filters")
+        text = abstention_text(papers, self.config.abstain, filters,
+                               matching=count(filters) if count and filters else None,
+                               indexed=count(None) if count and not papers else None)
         return Answer(answer=text, mode=self.mode, abstained=True, citations=(), timings=clock.done(),
                       model="", prompt_tokens=0, removed_markers=0, unsupported=0, **base)
 
@@ -215,6 +226,7 @@ class Answerer:
                                   titles=[_title(p) for p in shown])
         clock.lap("check")
         extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages,
+                     shown=tuple(p.paper_id for p in shown),
                      model=self._model_name(), markers_total=checked.total, removed_markers=checked.removed)
         if checked.usable:
             return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)

@@ -270,11 +270,10 @@ def negation_scope(text: str, without: bool = True, width: int = 3) -> set[str]:
     """
     cleaned = _NOT_NEGATION.sub(" ", text)
     found: set[str] = set()
-    for match in _NEGATION.finditer(cleaned):
-        found.update(content_words(cleaned[match.end():match.end() + 120])[:width])
-    if without:
-        for match in _WITHOUT.finditer(cleaned):
-            found.update(content_words(cleaned[match.end():match.end() + 120])[:width])
+    cues = [*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())]
+    for match in cues:
+        clause = re.split(r"[.;:!?]\s", cleaned[match.end():match.end() + 120] + " ", maxsplit=1)[0]
+        found.update(content_words(clause)[:width])  # a negation reaches no further than its clause
     return found
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from models.errors import UnavailableError
+from models.threads import threads_now
 
 # Qwen2.5-0.5B-Instruct, 4-bit: ~400 MB, a real chat template, 32k context, and fast enough on two CPU cores.
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf"
@@ -40,7 +41,7 @@ class LLMConfig:
 
     model: str = DEFAULT_MODEL
     n_ctx: int = 4096  # capped at the model's trained context
-    n_threads: int | None = None  # None: every core
+    n_threads: int | None = None  # None: the idle cores before each generation (models/threads.py)
     temperature: float = 0.1  # low: answers should stick to the sources
     max_tokens: int = 320
     seed: int = 0
@@ -173,7 +174,8 @@ class LocalLLM:
         self.path = resolve_model(config.model, progress, cache_dir)
         try:
             self.gpu_layers = gpu_layers(config.n_gpu_layers)
-            self._llama = Llama(model_path=self.path, n_ctx=config.n_ctx, n_threads=config.n_threads or os.cpu_count(),
+            threads = config.n_threads or os.cpu_count()
+            self._llama = Llama(model_path=self.path, n_ctx=config.n_ctx, n_threads=threads, n_threads_batch=threads,
                                 seed=config.seed, n_gpu_layers=self.gpu_layers, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise UnavailableError(f"Cannot load model {self.path}: {exc}") from exc
@@ -192,6 +194,31 @@ class LocalLLM:
             if config.chat_template:  # a template given in the config replaces the GGUF's own
                 self._llama.chat_handler = self._formatter.to_chat_handler()
         self._lock = threading.Lock()
+        self._prefix: tuple[list[int], object] | None = None  # (tokens, saved KV state) of the fixed prefix
+        self.threads = threads
+
+    def keep_prefix(self, messages: Sequence[dict]) -> int:
+        """Evaluate ``messages`` (the prompt's fixed opening) once and keep its KV cache for every later prompt.
+
+        llama.cpp reuses the longest common token prefix of consecutive prompts by itself; this
+        also survives a different prompt in between (a follow-up rewrite). Returns the tokens kept.
+        """
+        tokens = self._tokens(self.render(messages))
+        with self._lock:
+            self._llama.reset()
+            self._llama.eval(tokens)
+            self._prefix = (tokens, self._llama.save_state())
+        return len(tokens)
+
+    def _restore_prefix(self) -> None:
+        if self._prefix is None:
+            return
+        tokens, state = self._prefix
+        if list(self._llama._input_ids[:len(tokens)]) != tokens:
+            self._llama.load_state(state)
+
+    def _tokens(self, prompt: str) -> list[int]:
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 
     def close(self) -> None:
         """Free the model now (also done automatically when this object is collected or at exit)."""
@@ -216,8 +243,7 @@ class LocalLLM:
 
     def count_messages(self, messages: Sequence[dict]) -> int:
         """Tokens of the whole rendered prompt, as llama.cpp will tokenize it."""
-        prompt = self.render(messages)
-        return len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+        return len(self._tokens(self.render(messages)))
 
     def stream(self, messages: Sequence[dict], max_tokens: int | None = None,
                stop: Sequence[str] | None = None) -> Iterator[str]:
@@ -227,6 +253,9 @@ class LocalLLM:
         options = dict(max_tokens=max_tokens, temperature=self.config.temperature, seed=self.config.seed,
                        repeat_penalty=self.config.repeat_penalty, stream=True)
         with self._lock:
+            self.threads = threads_now(self.config.n_threads)
+            self._llama._ctx.set_n_threads(self.threads, self.threads)
+            self._restore_prefix()
             if self._formatter is not None:
                 chunks = self._chat(messages, stop, options)
             else:
