@@ -192,7 +192,7 @@ def _waited(done: list) -> str:
 
 
 def worktree(ref: str, work: Path) -> Path:
-    path = work / "before"
+    path = work / "checkout-before"
     subprocess.run(["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, check=True, capture_output=True)
     return path
 
@@ -203,6 +203,19 @@ def table(label: str, rows: list[dict], keys: list[str]) -> str:
         first = row.get("case") or row.get("scenario")
         lines.append(f"| {first} | " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
     return "\n".join(lines)
+
+
+def _partial(report: dict, args: argparse.Namespace) -> None:
+    """Each finished part on stderr as it ends: a run of an hour keeps what it measured if a later part fails."""
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False), file=sys.stderr, flush=True)
+        return
+    for key, rows in report.items():
+        if key.endswith(("_files", "_scenarios")) and key not in report.setdefault("_shown", []):
+            report["_shown"].append(key)
+            first = "case" if key.endswith("_files") else "scenario"
+            print(f"\n## {key}\n\n" + table(first, rows, sorted({k for r in rows for k in r} - {first})),
+                  file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,10 +236,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_files:
                 (work / label / "files").mkdir()
                 report[f"{label}_files"] = file_cases(checkout, work / label / "files")
+                _partial(report, args)
             report[f"{label}_scenarios"] = scenarios(checkout, work / label, args.papers)
+            _partial(report, args)
     finally:
         if args.before:
-            subprocess.run(["git", "worktree", "remove", "--force", str(work / "before")], cwd=ROOT,
+            subprocess.run(["git", "worktree", "remove", "--force", str(work / "checkout-before")], cwd=ROOT,
                            capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
     report["load_end"] = open("/proc/loadavg").read().split()[:3]

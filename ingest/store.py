@@ -50,7 +50,8 @@ _PAGE = 2000
 _FIRST_CHUNKS = 4  # chunk ids tried per paper before its n_chunks is known (an arXiv abstract: 2-4 chunks)
 _LIST_FIELDS = ("authors", "categories", "sources")
 # A reader whose in-memory vectors lag another process's writes gets these from Chroma
-# ("Error finding id"), or AttributeError from a client another thread just replaced.
+# ("Error finding id"), or AttributeError from a client another thread just replaced; a
+# client of a server that was restarted gets NotFoundError for the collections it knew.
 _STALE = (ChromaError, AttributeError)
 
 
@@ -617,12 +618,15 @@ class _Connection:
                 old.stop()  # frees its vectors; a call still using it fails and is retried on the new client
 
     def recover(self, epoch: int) -> bool:
-        """After a failed read begun at ``epoch``: reopen (unless another thread just did); False on a server."""
-        if self.remote:
-            return False
+        """After a failed read begun at ``epoch``: reopen (unless another thread just did). On a server,
+        fetch the collections again (the server was restarted, or the index made anew)."""
         with self.segments.hold():
             if self.epoch == epoch:
-                self.reopen()
+                if self.remote:
+                    self._collections = {}
+                    self.epoch += 1
+                else:
+                    self.reopen()
         return True
 
     @contextmanager
