@@ -203,7 +203,10 @@ class LocalLLM:
         llama.cpp reuses the longest common token prefix of consecutive prompts by itself; this
         also survives a different prompt in between (a follow-up rewrite). Returns the tokens kept.
         """
-        tokens = self._tokens(self.render(messages))
+        sentinel = "\u2063next\u2063"  # the next turn's text: what precedes it is the same in every prompt
+        rendered = self.render([*messages, {"role": "user", "content": sentinel}])
+        whole, cut = self._tokens(rendered), self._tokens(rendered[:rendered.index(sentinel)])
+        tokens = cut[:next((i for i, (a, b) in enumerate(zip(cut, whole)) if a != b), min(len(cut), len(whole)))]
         with self._lock:
             self._llama.reset()
             self._llama.eval(tokens)

@@ -53,6 +53,26 @@ def test_a_chat_template_goes_through_create_chat_completion():
     assert len(list(llm.stream(MESSAGES))) >= 3
 
 
+def test_a_kept_prefix_survives_another_prompt_and_changes_nothing_in_the_output():
+    fresh = LocalLLM(LLMConfig(model=str(TINY_GGUF), n_ctx=512, temperature=0.0, max_tokens=24, n_threads=1))
+    kept = LocalLLM(LLMConfig(model=str(TINY_GGUF), n_ctx=512, temperature=0.0, max_tokens=24, n_threads=1))
+    prefix = MESSAGES[:1]
+    assert 0 < kept.keep_prefix(prefix) < len(kept._tokens(kept.render(MESSAGES)))
+    list(kept.stream([{"role": "user", "content": "A different prompt in between."}], max_tokens=4))
+    expected = "".join(fresh.stream(MESSAGES))
+    assert "".join(kept.stream(MESSAGES)) == expected  # the restored cache gives the same greedy text
+    prefix_tokens = kept._prefix[0]
+    assert list(kept._llama._input_ids[:len(prefix_tokens)]) == prefix_tokens
+
+
+def test_threads_are_the_configured_number_or_the_idle_cores(llm):
+    one = LocalLLM(LLMConfig(model=str(TINY_GGUF), n_ctx=256, max_tokens=4, n_threads=1))
+    list(one.stream(MESSAGES))
+    assert one.threads == 1
+    list(llm.stream(MESSAGES, max_tokens=4))
+    assert 1 <= llm.threads <= (os.cpu_count() or 1)
+
+
 def test_data_is_counted_without_special_tokens(llm):
     assert llm.count_tokens("<|im_start|>") == llm.count_tokens("<|im_start|>")
     assert llm.count_tokens("Once upon a time there was a cat.") < llm.count_tokens("Once upon a time there was a cat. " * 2)
