@@ -74,7 +74,7 @@ class RelevanceConfig:
     """
 
     keywords: float = 1.2  # share of the question's content words in the sentence
-    opening: float = -0.6  # the abstract's first sentence: usually motivation
+    opening: float = -0.6  # the abstract's first sentence, unless it states a method or result: usually motivation
     paper_rank: float = -0.6  # per rank below the best retrieved paper
     background: float = -0.3  # "however, … remains challenging", "has become important"
     question_mark: float = -0.3  # a sentence that asks is not an answer
@@ -148,7 +148,8 @@ def score_sentences(query: str, papers: Sequence[Paper], vectors, config: Releva
 def _prior(query: str, kind: str, paper: int, position: int, text: str, role: str, config: RelevanceConfig) -> float:
     """Everything but the cosine: keywords, position, paper rank, and what the sentence does for this question."""
     score = config.keywords * overlap(query, text) + config.paper_rank * paper
-    score += config.opening * (position == 0) + config.question_mark * text.rstrip().endswith("?")
+    score += config.opening * (position == 0 and role not in ("method", "result"))  # "We present X, …" opens well
+    score += config.question_mark * text.rstrip().endswith("?")
     score += config.background * (role == "background") + config.method * (role == "method")
     if kind in ("yes_no", "comparison") and role == "result":
         score += config.result_for_yes_no

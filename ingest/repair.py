@@ -14,8 +14,8 @@ are not scraped and are left as they are.
 'We propose FlashAttention, an IO-aware algorithm, and FlashAttention outperforms baselines.'
 >>> repair_scraped("generating achain of thought with fewer than300 lines, see code222http://x.ai and athttps://g.io")
 'generating a chain of thought with fewer than 300 lines, see code http://x.ai and at https://g.io'
->>> repair_scraped("It runs in the loop.LLM+P takes a plan.")
-'It runs in the loop. LLM+P takes a plan.'
+>>> repair_scraped("It runs in the loop.LLM+P takes a plan. First,PINTO maps; in evaluation,WizardLM wins.")
+'It runs in the loop. LLM+P takes a plan. First, PINTO maps; in evaluation, WizardLM wins.'
 >>> repair_scraped("Pretrained mT5 and umT5 on arXiv with LLaMA and GPT-4.")
 'Pretrained mT5 and umT5 on arXiv with LLaMA and GPT-4.'
 """
@@ -32,6 +32,7 @@ it its into via than then when where which while who whose can may will not also
 _URL_GLUE = re.compile(r"(?<=[A-Za-z])(?=https?://)|(?<=[a-z])(?=(?:www\.|github\.com|huggingface\.co)[\w/])")
 _FOOTNOTE = re.compile(r"(?<=[A-Za-z.,;:)])(\d)\1{2}(?=\s*(?:https?://|www\.|[A-Z])|\s*$)|[†‡∗]+")
 _SENTENCE_GLUE = re.compile(r"(?<=[a-z]{2}[a-z)])\.(?=[A-Z][A-Za-z])")  # "… for LLMs.LLM+P takes …"
+_PUNCTUATION_GLUE = re.compile(r"(?<=[a-z])([,;:])(?=[A-Z][a-z]*[A-Z])")  # "evaluation,WizardLM achieves"
 _WORD_NUMBER = re.compile(r"(?<![\w.'\u2019-])([a-z]{2,})(\d+(?:[.,]\d+)?)(?![\w-])")
 _PREFIX_NAME = re.compile(r"\b([a-z]+)([A-Z][A-Za-z0-9\-+.]*)")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-+]*")
@@ -53,6 +54,7 @@ def repair_scraped(text: str) -> str:
     text = _URL_GLUE.sub(" ", text)
     text = _FOOTNOTE.sub(" ", text)
     text = _SENTENCE_GLUE.sub(". ", text)
+    text = _PUNCTUATION_GLUE.sub(r"\1 ", text)
     text = _WORD_NUMBER.sub(lambda m: f"{m[1]} {m[2]}" if known_word(m[1]) else m[0], text)
     text = _PREFIX_NAME.sub(lambda m: f"{m[1]} {m[2]}" if _split_prefix(m[1], m[2]) else m[0], text)
     names = _names(text)
