@@ -30,7 +30,7 @@ import numpy as np
 from chat.citations import cite
 from chat.relevance import RelevanceConfig, Scored, question_kind, score_sentences
 from chat.sentences import content_words, display_title, jaccard
-from chat.support import names
+from chat.contradictions import names
 from ingest.records import Paper
 
 LABEL = "Quoted from the abstracts:"

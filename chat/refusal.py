@@ -26,10 +26,10 @@ _PATTERNS = [
     # "the (provided) sources do not mention …", "the given abstracts don't say …"
     rf"\b(?:the|these|those|provided|given|indexed|available)\s+(?:\w+\s+)?{_WHAT}\s+(?:do|does|did|doesn't|don't)"
     rf"(?:\s+not|n['\u2019]t)?\s+(?:seem\s+to\s+|appear\s+to\s+)?{_SAYING}",
-    rf"\b(?:there\s+is|there's|there\s+are)\s+no\s+(?:specific\s+|direct\s+|explicit\s+|relevant\s+)?"
-    rf"(?:mention|information|data|evidence|details?|answer|discussion)\b",
-    rf"\bno\s+(?:specific\s+|relevant\s+)?(?:information|mention|details?|answer)\s+(?:is|are|was|were)?\s*"
-    rf"(?:provided|given|available|found|mentioned)",
+    r"\b(?:there\s+is|there's|there\s+are)\s+no\s+(?:specific\s+|direct\s+|explicit\s+|relevant\s+)?"
+    r"(?:mention|information|data|evidence|details?|answer|discussion)\b",
+    r"\bno\s+(?:specific\s+|relevant\s+)?(?:information|mention|details?|answer)\s+(?:is|are|was|were)?\s*"
+    r"(?:provided|given|available|found|mentioned)",
     rf"\b(?:not|isn't|aren't)\s+(?:explicitly\s+|directly\s+)?(?:mentioned|specified|stated|provided|discussed|"
     rf"covered|addressed|available|found)\s+(?:in|by)\s+(?:the|these|any)\s+(?:\w+\s+)?{_WHAT}",
     r"\b(?:i'm|i\s+am|i\s+was)\s+(?:sorry|unable|not\s+able)",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.sentences import overlap, split_sentences
-from chat.support import names, numbers
+from chat.contradictions import names, numbers
 from ingest.records import Paper
 
 _KINDS = (

@@ -1,0 +1,175 @@
+"""Contradictions that similarity misses: numbers, names, negation and antonyms a claim and its source disagree on.
+
+Each check compares a claim (an answer sentence) with the source sentence it matches and the
+whole source text; ``contradictions`` returns the problems found, readable, for chat/support.py.
+
+>>> contradictions("QLoRA cannot finetune 65B models on one 24GB GPU.", "QLoRA finetunes 65B models on one 48GB GPU.",
+...                "QLoRA finetunes 65B models on one 48GB GPU.")
+('number 24 not in source', 'negation differs from the source')
+>>> numbers("1,000 runs, 99.3% on two GPUs")
+['1000', '99.3', '2']
+"""
+
+from __future__ import annotations
+
+import re
+
+from chat.sentences import STOPWORDS, content_words
+from chat.text import stem
+
+_NUMBER_WORDS = {"single": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twice": "2",
+                 "double": "2"}
+_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
+_WELL_FORMED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?")  # "1,000" and "99.3"; "1,2" is a list
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither|none|unable|fails?\s+to|failed\s+to|lacks?|lacking|"
+                       r"rather\s+than|instead\s+of)\b|n't\b",
+                       re.IGNORECASE)
+_WITHOUT = re.compile(r"\bwithout\b", re.IGNORECASE)
+_NOT_NEGATION = re.compile(r"\bnot\s+(?:only|just|merely|necessarily\s+only)\b|\bwhether\s+or\s+not\b|"
+                           r"\bno\s+(?:longer|less|more|matter)\b|\bif\s+not\b", re.IGNORECASE)
+# Two directions each: a claim using one side against a source sentence using only the other contradicts it.
+_ANTONYMS = (
+    ({"increas", "higher", "rais", "grow", "boost", "more", "larger", "bigger", "greater", "amplifi"},
+     {"decreas", "reduc", "lower", "less", "fewer", "drop", "declin", "smaller", "shrink", "diminish"}),
+    ({"improv", "better", "outperform", "superior", "enhanc", "benefit", "help"},
+     {"degrad", "wors", "underperform", "inferior", "hurt", "harm", "impair"}),
+    ({"faster", "speed", "acceler"}, {"slower", "slow", "delai"}),
+    ({"effect", "success"}, {"ineffect", "unsuccess"}),
+)
+_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
+_UNIT_NUMBER = re.compile(r"^\d+(?:\.\d+)?[A-Za-z]{0,3}$")  # "65B", "48GB", "4bit" are numbers, not names
+_PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
+
+
+
+
+def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool = True, check_names: bool = True,
+                   check_negation: bool = True, check_antonyms: bool = True, without_negates: bool = True
+                   ) -> tuple[str, ...]:
+    """Readable problems of ``claim`` against the ``aligned`` source sentence and the whole ``source`` text."""
+    found: list[str] = []
+    if check_numbers:
+        have = numbers(source)
+        found += [f"number {n} not in source" for n in numbers(claim) if not _number_in(n, have)]
+    if check_names:
+        found += [f"name {n} not in source" for n in names(claim) if not mentions(source, n)]
+    if check_negation and (problem := _negation_problem(claim, aligned, without_negates)):
+        found.append(problem)
+    if check_antonyms and (swap := _antonym_swap(claim, aligned)):
+        found.append(swap)
+    return tuple(found)
+
+
+def numbers(text: str) -> list[str]:
+    """Numbers a text states, normalised: ``numbers("1,000 runs, 99.3% on two GPUs")`` -> ['1000', '99.3', '2']."""
+    found = [m.group().replace(",", "") for m in _NUMBER.finditer(text) if _WELL_FORMED.fullmatch(m.group())]
+    found += [_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS]
+    return list(dict.fromkeys(f.rstrip(".") for f in found))
+
+
+def _number_in(number: str, have: list[str]) -> bool:
+    if number in have:
+        return True
+    # "about 99%" for 99.3%: a claim may round a number the source states more precisely.
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    try:
+        value = float(number)
+        return any("." in h and round(float(h), decimals) == value for h in have)
+    except ValueError:
+        return False
+
+
+def names(claim: str) -> list[str]:
+    """Names the claim uses: acronyms and mixed-case or digit-bearing words, and capitalised words past the start.
+
+    >>> names("QLoRA beats Guanaco and GPT-4 on the Vicuna benchmark; The model uses 4-bit NF4 on 48GB.")
+    ['QLoRA', 'Guanaco', 'GPT-4', 'Vicuna', 'NF4']
+    """
+    out = []
+    for match in _NAME.finditer(claim):
+        token = match.group()
+        token = _drop_word_parts(token)
+        if _UNIT_NUMBER.match(token) or len(token) < 2:
+            continue
+        upper = sum(c.isupper() for c in token)
+        digit = any(c.isdigit() for c in token)
+        start = match.start() == 0 or claim[:match.start()].rstrip()[-1:] in ".:;!?\"'(["
+        if upper >= 2 or (digit and token[0].isalpha()) or (not start and _PLAIN_CAPITALISED.match(token)
+                                                               and token.lower() not in STOPWORDS):
+            out.append(token)
+    return list(dict.fromkeys(out))
+
+
+def _drop_word_parts(token: str) -> str:
+    """'Slc23a1-deficient' -> 'Slc23a1', 'GPT-4-based' -> 'GPT-4': lower-case words joined to a name are not it."""
+    parts = token.split("-")
+    while len(parts) > 1 and parts[-1].isalpha() and parts[-1].islower():
+        parts.pop()
+    while len(parts) > 1 and parts[0].isalpha() and parts[0].islower():
+        parts.pop(0)
+    return "-".join(parts)
+
+
+def mentions(source: str, name: str) -> bool:
+    """Whether ``source`` names ``name``: spelling, hyphens and case aside, plural aside, or as an acronym's words."""
+    squashed = re.sub(r"[^a-z0-9]", "", source.lower())
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    if not key or key in squashed or (key.endswith("s") and key[:-1] in squashed):
+        return True
+    letters = name.rstrip("s") if name.isupper() or name[:-1].isupper() else ""
+    return bool(letters) and letters.isalpha() and _spelled_out(letters.lower(), source)
+
+
+def _spelled_out(acronym: str, source: str) -> bool:
+    """'LLM' in 'large language models': consecutive words (stop words skipped) with those initials."""
+    initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", source.lower()) if w not in STOPWORDS)
+    return acronym in initials
+
+
+def negated(text: str, without: bool = True) -> bool:
+    """Whether ``text`` negates anything: ``negated("It does not help.")`` -> True."""
+    return bool(negation_scope(text, without)) or bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text)))
+
+
+def negation_scope(text: str, without: bool = True, width: int = 3) -> set[str]:
+    """What a text negates: the first ``width`` content words after each negation (stemmed).
+
+    >>> sorted(negation_scope("It runs without additional learned weights, not only on GPUs."))
+    ['addit', 'learn', 'weight']
+    """
+    cleaned = _NOT_NEGATION.sub(" ", text)
+    found: set[str] = set()
+    cues = [*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())]
+    for match in cues:
+        clause = re.split(r"[.;:!?]\s", cleaned[match.end():match.end() + 120] + " ", maxsplit=1)[0]
+        found.update(content_words(clause)[:width])  # a negation reaches no further than its clause
+    return found
+
+
+def _negation_problem(claim: str, aligned: str, without: bool) -> str:
+    """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes")."""
+    mine, theirs = negation_scope(claim, without), negation_scope(aligned, without)
+    if mine & theirs:
+        return ""  # both negate the same thing
+    if theirs & set(content_words(claim)) and not mine:
+        return "source is negated, claim is not"
+    if mine & set(content_words(aligned)):
+        return "negation differs from the source"
+    return ""
+
+
+def _antonym_swap(claim: str, aligned: str) -> str:
+    mine, theirs = _stems(claim), _stems(aligned)
+    for side_a, side_b in _ANTONYMS:
+        for ours, other in ((side_a, side_b), (side_b, side_a)):
+            used = {s for s in mine if any(s.startswith(p) for p in ours)}
+            opposite = {s for s in theirs if any(s.startswith(p) for p in other)}
+            same = {s for s in theirs if any(s.startswith(p) for p in ours)}
+            if used and opposite and not same:
+                return f"'{sorted(used)[0]}' where the source says '{sorted(opposite)[0]}'"
+    return ""
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in re.findall(r"[a-z]+", text.lower())}
