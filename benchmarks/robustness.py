@@ -205,17 +205,21 @@ def table(label: str, rows: list[dict], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _partial(report: dict, args: argparse.Namespace) -> None:
+FILE_KEYS = ["good", "kept", "lost", "wrong", "exit", "last_error"]
+SCENARIO_KEYS = ["exit", "papers", "chunks", "chunk_vectors", "paper_vectors", "incomplete", "sources", "ask_exit",
+                 "ask_found", "reader", "note"]
+
+
+def _partial(report: dict, args: argparse.Namespace, shown: set) -> None:
     """Each finished part on stderr as it ends: a run of an hour keeps what it measured if a later part fails."""
     if args.json:
         print(json.dumps(report, ensure_ascii=False), file=sys.stderr, flush=True)
         return
-    for key, rows in report.items():
-        if key.endswith(("_files", "_scenarios")) and key not in report.setdefault("_shown", []):
-            report["_shown"].append(key)
-            first = "case" if key.endswith("_files") else "scenario"
-            print(f"\n## {key}\n\n" + table(first, rows, sorted({k for r in rows for k in r} - {first})),
-                  file=sys.stderr, flush=True)
+    for key in [k for k in report if k.endswith(("_files", "_scenarios")) and k not in shown]:
+        shown.add(key)
+        files = key.endswith("_files")
+        print(f"\n## {key}\n\n" + table("case" if files else "scenario", report[key],
+                                          FILE_KEYS if files else SCENARIO_KEYS), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,16 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     checkouts = {"after": ROOT}
     if args.before:
         checkouts = {"before": worktree(args.before, work), **checkouts}
-    report = {"load": open("/proc/loadavg").read().split()[:3]}
+    report, shown = {"load": open("/proc/loadavg").read().split()[:3]}, set()
     try:
         for label, checkout in checkouts.items():
             (work / label).mkdir()
             if not args.skip_files:
                 (work / label / "files").mkdir()
                 report[f"{label}_files"] = file_cases(checkout, work / label / "files")
-                _partial(report, args)
+                _partial(report, args, shown)
             report[f"{label}_scenarios"] = scenarios(checkout, work / label, args.papers)
-            _partial(report, args)
+            _partial(report, args, shown)
     finally:
         if args.before:
             subprocess.run(["git", "worktree", "remove", "--force", str(work / "checkout-before")], cwd=ROOT,
@@ -251,11 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     for label in checkouts:
         if f"{label}_files" in report:
             print(f"\n## {label}: bad files\n")
-            print(table("case", report[f"{label}_files"], ["good", "kept", "lost", "wrong", "exit", "last_error"]))
+            print(table("case", report[f"{label}_files"], FILE_KEYS))
         print(f"\n## {label}: many processes, one index ({args.papers} SciFact abstracts per writer)\n")
-        print(table("scenario", report[f"{label}_scenarios"],
-                    ["exit", "papers", "chunks", "chunk_vectors", "paper_vectors", "incomplete", "sources",
-                     "ask_exit", "ask_found", "reader", "note"]))
+        print(table("scenario", report[f"{label}_scenarios"], SCENARIO_KEYS))
     print(f"\nload average at start {' '.join(report['load'])}, at end {' '.join(report['load_end'])}")
     return 0
 
