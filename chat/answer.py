@@ -223,7 +223,7 @@ class Answerer:
         raw = "".join(pieces).strip()
         shown = [papers[i] for i in prompt.sources]
         checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check,
-                                  titles=[_title(p) for p in shown])
+                                  titles=[_title(p) for p in shown], question=base["standalone_query"])
         clock.lap("check")
         extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages,
                      shown=tuple(p.paper_id for p in shown),

@@ -85,8 +85,11 @@ class CheckedText:
 
 
 def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list[str]], np.ndarray] | None,
-                    config: CheckConfig = CheckConfig(), titles: Sequence[str] = ()) -> CheckedText:
-    """Attach, keep, replace or flag the citations of ``text`` against ``abstracts`` (numbered from 1)."""
+                    config: CheckConfig = CheckConfig(), titles: Sequence[str] = (), question: str = "") -> CheckedText:
+    """Attach, keep, replace or flag the citations of ``text`` against ``abstracts`` (numbered from 1).
+
+    ``question``: what the text answers (a claim may repeat its words; see chat.support.judge_many).
+    """
     sources = [(split_sentences(a) or [a], titles[i] if i < len(titles) else "") for i, a in enumerate(abstracts)]
     lines = [[(clause, numbers) for sentence, _ in line for clause, numbers in clauses(sentence)]
              for line in cited_lines(text)]
@@ -94,7 +97,7 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     refusals = {i for i, (clause, _) in enumerate(pieces) if is_refusal(strip_markers(clause))}
     claims = [i for i, (clause, _) in enumerate(pieces)
               if i not in refusals and len(content_words(_claim_text(clause))) >= config.min_claim_words]
-    judged = judge_many([_claim_text(pieces[i][0]) for i in claims], sources, vectors, config.support)
+    judged = judge_many([_claim_text(pieces[i][0]) for i in claims], sources, vectors, config.support, question)
     decided = {i: _decide(pieces[i][1], row, len(sources)) for i, row in zip(claims, judged)}
     total = sum(len(m.numbers) for m in parse_markers(text))
     return _assemble(lines, decided, refusals, total)

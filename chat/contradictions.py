@@ -37,6 +37,9 @@ _ANTONYMS = (
     ({"faster", "speed", "acceler"}, {"slower", "slow", "delai"}),
     ({"effect", "success"}, {"ineffect", "unsuccess"}),
 )
+_QUALITY = r"(?:accura\w*|effective\w*|robust\w*|reliab\w*|perform\w*|precis\w*|faithful\w*)"
+_BETTER = re.compile(rf"\b(?:more|higher|greater|improved)\s+{_QUALITY}", re.IGNORECASE)
+_WORSE = re.compile(rf"\b(?:less|lower|reduced|poorer|worse)\s+{_QUALITY}", re.IGNORECASE)
 _NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 _UNIT_NUMBER = re.compile(r"^\d+(?:\.\d+)?[A-Za-z]{0,3}$")  # "65B", "48GB", "4bit" are numbers, not names
 _PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
@@ -160,7 +163,7 @@ def _negation_problem(claim: str, aligned: str, without: bool) -> str:
 
 
 def _antonym_swap(claim: str, aligned: str) -> str:
-    mine, theirs = _stems(claim), _stems(aligned)
+    mine, theirs = _stems(_comparatives(claim)), _stems(_comparatives(aligned))
     for side_a, side_b in _ANTONYMS:
         for ours, other in ((side_a, side_b), (side_b, side_a)):
             used = {s for s in mine if any(s.startswith(p) for p in ours)}
@@ -169,6 +172,12 @@ def _antonym_swap(claim: str, aligned: str) -> str:
             if used and opposite and not same:
                 return f"'{sorted(used)[0]}' where the source says '{sorted(opposite)[0]}'"
     return ""
+
+
+def _comparatives(text: str) -> str:
+    """'more accurate', 'higher accuracy' -> 'better'; 'less accurate', 'lower accuracy' -> 'worse'."""
+    text = _BETTER.sub(" better ", text)
+    return _WORSE.sub(" worse ", text)
 
 
 def _stems(text: str) -> set[str]:

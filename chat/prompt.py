@@ -47,11 +47,11 @@ REFUSAL = "The sources do not answer this."
 # One worked example, deliberately outside machine learning so its facts can never be copied into an answer.
 EXAMPLE_SOURCES = ("<sources>\n[1] Title: Honeybee navigation\n"
                    "[1] Foragers use the sun's position as a compass and correct for its movement over the day.\n"
-                   "[1] In cloudy weather they rely on polarised light, reaching 92% of their sunny-day accuracy.\n"
+                   "[1] Under cloud they steer by polarised light and still find the hive from 2 km away.\n"
                    "[2] Title: Ant foraging\n[2] Desert ants count their steps to measure distance.\n</sources>\n"
                    "Question: How do honeybees find their way when it is cloudy?")
-EXAMPLE_ANSWER = ("Honeybees use the sun's position as a compass [1]. When it is cloudy they rely on polarised light "
-                  "instead, which keeps 92% of their sunny-day accuracy [1].")
+EXAMPLE_ANSWER = ("Honeybees use the sun's position as a compass [1]. When it is cloudy they steer by polarised light "
+                  "instead, and still find the hive from 2 km away [1].")
 
 
 @dataclass(frozen=True)

@@ -78,15 +78,20 @@ def judge(claim: str, sentences: Sequence[str], vectors: Vectors | None, config:
 
 
 def judge_many(claims: Sequence[str], sources: Sequence[tuple[list[str], str]], vectors: Vectors | None,
-               config: SupportConfig = SupportConfig()) -> list[list[Support]]:
-    """``result[i][j]``: how source ``j`` (its sentences and title) supports claim ``i``; one embedding pass."""
+               config: SupportConfig = SupportConfig(), question: str = "") -> list[list[Support]]:
+    """``result[i][j]``: how source ``j`` (its sentences and title) supports claim ``i``; one embedding pass.
+
+    Words a claim repeats from the ``question`` ("the biggest model … on a 48GB card is …") are
+    not held against it when the source words them otherwise; numbers and names still must be
+    in the source, so a false premise in the question is not let through.
+    """
     windows = [_windows(sents) for sents, _ in sources]
     cosines = _cosines(list(claims), windows, vectors)
     out = []
     for i, claim in enumerate(claims):
         row = []
         for j, (sents, title) in enumerate(sources):
-            row.append(_support(claim, sents, title, windows[j], cosines[i][j], config))
+            row.append(_support(claim, sents, title, windows[j], cosines[i][j], config, question))
         out.append(row)
     return out
 
@@ -111,11 +116,11 @@ def _cosines(claims: list[str], windows: list[list[str]], vectors: Vectors | Non
 
 
 def _support(claim: str, sentences: list[str], title: str, windows: list[str], cosines: np.ndarray,
-             config: SupportConfig) -> Support:
+             config: SupportConfig, question: str = "") -> Support:
     if not sentences:
         return Support(False, 0.0, 0.0, "", ("empty source",))
     whole = f"{title} {' '.join(sentences)}"
-    overlap = _overlap(claim, whole)
+    overlap = _overlap(claim, whole, question)
     words = np.array([_overlap(claim, w) for w in windows])
     cosine = float(cosines.max()) if len(cosines) else 0.0
     aligned = windows[int(np.argmax(cosines + config.align_words * words))]
@@ -141,8 +146,8 @@ def _best_single(claim: str, window: str, sentences: list[str]) -> str:
     return max(inside, key=lambda s: _overlap(claim, s)) if inside else sentences[0]
 
 
-def _overlap(claim: str, text: str) -> float:
-    wanted = set(content_words(_dehyphen(claim)))
+def _overlap(claim: str, text: str, question: str = "") -> float:
+    wanted = set(content_words(_dehyphen(claim))) - set(content_words(_dehyphen(question)))
     if not wanted:
         return 0.0
     return len(wanted & set(content_words(_dehyphen(text)))) / len(wanted)
