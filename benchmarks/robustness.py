@@ -98,21 +98,29 @@ def corpora(work: Path, papers: int) -> tuple[Path, Path, list]:
     return a, b, questions
 
 
-def scenarios(checkout: Path, work: Path, papers: int) -> list[dict]:
+def scenarios(checkout: Path, work: Path, papers: int, batch: int, only_writers: bool = False) -> list[dict]:
     a, b, questions = corpora(work, papers)
+    size = ["--batch-size", str(batch)]  # several batches each: the two writers' saves interleave
     first_a, first_b = next(q for q in questions if q[0] == "old"), next(q for q in questions if q[0] == "new")
     results = []
 
     # 1. Two ingests into one empty directory at once.
     index = str(work / "two")
     started = time.monotonic()
-    procs = [runs.start(checkout, runs.ingest_cmd(checkout, str(c), "--index", index)) for c in (a, b)]
+    procs = [runs.start(checkout, runs.ingest_cmd(checkout, str(c), "--index", index, *size)) for c in (a, b)]
     done = [runs.finish(p, started) for p in procs]
     asks = [runs.ask(checkout, ["--index", index], q[1], q[2]) for q in (first_a, first_b)]
-    results.append({"scenario": "two ingests, one directory, at once", "exit": [d.code for d in done],
-                    **runs.count_index(index), "ask_exit": [x[0] for x in asks], "ask_found": [x[1] for x in asks],
-                    "note": _waited(done)})
+    counted = runs.count_index(index)
+    results.append({"scenario": "two ingests, one directory, at once", "exit": [d.code for d in done], **counted,
+                    "ask_exit": [x[0] for x in asks], "ask_found": [x[1] for x in asks], "note": _waited(done)})
+    if counted["chunk_vectors"] < counted["chunks"] or counted["paper_vectors"] < counted["papers"]:
+        fixed = runs.run(ROOT, [sys.executable, "-m", "ingest", "--check", "--repair", "--index", index])
+        lines = fixed.stdout.strip().splitlines()
+        results.append({"scenario": "the same index after python -m ingest --check --repair (this checkout)",
+                        "exit": [fixed.code], **runs.count_index(index), "note": f"{lines[0]}; {lines[-1]}"[:160]})
 
+    if only_writers:
+        return results + _server_writers(checkout, work, a, b, size, first_a, first_b)
     # 2. An app-like reader while another process ingests.
     index = str(work / "live")
     runs.run(checkout, runs.ingest_cmd(checkout, str(a), "--index", index))
@@ -129,13 +137,19 @@ def scenarios(checkout: Path, work: Path, papers: int) -> list[dict]:
                               f"{during['new'] + during['old']} searches",
                     "note": after.get("error", during.get("error", ""))})
 
-    # 3. Two ingests through one Chroma server at once.
+    results += _server_writers(checkout, work, a, b, size, first_a, first_b)
+    return results + lock_scenarios(checkout, work, a, b)
+
+
+def _server_writers(checkout: Path, work: Path, a: Path, b: Path, size: list[str], first_a, first_b) -> list[dict]:
+    """3. Two ingests through one Chroma server at once."""
+    results = []
     server_dir = work / "server"
     server = runs.chroma_server(str(server_dir), PORT)
     try:
         remote = ["--chroma-host", "127.0.0.1", "--chroma-port", str(PORT)]
         started = time.monotonic()
-        procs = [runs.start(checkout, runs.ingest_cmd(checkout, str(c), *remote)) for c in (a, b)]
+        procs = [runs.start(checkout, runs.ingest_cmd(checkout, str(c), *remote, *size)) for c in (a, b)]
         done = [runs.finish(p, started) for p in procs]
         asks = [runs.ask(checkout, remote, q[1], q[2]) for q in (first_a, first_b)]
         results.append({"scenario": "two ingests through one chroma server", "exit": [d.code for d in done],
@@ -144,8 +158,6 @@ def scenarios(checkout: Path, work: Path, papers: int) -> list[dict]:
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-    results += lock_scenarios(checkout, work, a, b)
     return results
 
 
@@ -227,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", metavar="REF", help="also run a git worktree of REF (the code before the fix)")
     parser.add_argument("--papers", type=int, default=200, help="SciFact abstracts per writer (default 200)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=32, help="the concurrent writers' batch size (default 32)")
     parser.add_argument("--skip-files", action="store_true", help="only the many-process scenarios")
+    parser.add_argument("--only-writers", action="store_true", help="of the scenarios, only the concurrent writers")
+    parser.add_argument("--port", type=int, default=PORT, help=f"the Chroma server's port (default {PORT}; 7950-7999)")
     args = parser.parse_args(argv)
+    globals()["PORT"] = args.port
     work = Path(tempfile.mkdtemp(prefix="paperchat-robustness-"))
     checkouts = {"after": ROOT}
     if args.before:
@@ -241,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                 (work / label / "files").mkdir()
                 report[f"{label}_files"] = file_cases(checkout, work / label / "files")
                 _partial(report, args, shown)
-            report[f"{label}_scenarios"] = scenarios(checkout, work / label, args.papers)
+            report[f"{label}_scenarios"] = scenarios(checkout, work / label, args.papers, args.batch_size,
+                                                     args.only_writers)
             _partial(report, args, shown)
     finally:
         if args.before:
