@@ -96,7 +96,22 @@ def normalise(text: str) -> str:
 
 
 def has_fact(answer: str, fact: str) -> bool:
-    return normalise(fact) in normalise(answer)
+    """The fact's words in the answer: verbatim (case, hyphens aside), or as the same stems in the same order
+    ("caps the number of repeats" has "capping the number of repeats"); numbers must match exactly.
+
+    >>> has_fact("UniMax caps the number of repeats per language.", "capping the number of repeats")
+    True
+    >>> has_fact("It solves 28.8% of the problems.", "28.8%"), has_fact("It solves 28% of them.", "28.8%")
+    (True, False)
+    """
+    if normalise(fact) in normalise(answer):
+        return True
+    if any(c.isdigit() for c in fact):  # numbers only verbatim
+        return False
+    from chat.sentences import content_words
+
+    wanted, have = content_words(normalise(fact)), content_words(normalise(answer))
+    return bool(wanted) and any(have[i:i + len(wanted)] == wanted for i in range(len(have) - len(wanted) + 1))
 
 
 def claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:

@@ -11,7 +11,7 @@ For each sentence (or clause, when a marker sits mid-sentence) of the text:
 - short connecting text ("In short:") is left as it is.
 
 Markers are then renumbered by first citation. The text is *usable* as an answer when at
-least one claim is supported and supported claims outnumber flagged ones.
+least one claim is supported and flagged claims do not outnumber supported ones.
 
 >>> abstracts = ["QLoRA finetunes a 65B model on one 48GB GPU.", "LoRA adds low-rank adapters to frozen weights."]
 >>> checked = check_citations("LoRA adds low-rank adapters [1]. QLoRA finetunes a 65B model on one 48GB GPU. "
@@ -79,9 +79,9 @@ class CheckedText:
 
     @property
     def usable(self) -> bool:
-        """At least one supported claim, and more supported than flagged."""
+        """At least one supported claim, and no fewer supported than flagged (those stay visible, flagged)."""
         good = len(self.sentences) - self.unsupported
-        return good >= 1 and good > self.unsupported
+        return good >= 1 and good >= self.unsupported
 
 
 def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list[str]], np.ndarray] | None,

@@ -93,7 +93,8 @@ def neutralise(text: str) -> str:
 def system_message(config: PromptConfig = PromptConfig()) -> str:
     """The fixed rules: the same text for every question, so the model's cache of it is reused."""
     return ("You answer questions about research papers using only the numbered sources.\n"
-            f"- Write 1 to {config.answer_sentences} short sentences that answer the question.\n"
+            f"- Answer in 2 to {config.answer_sentences} sentences: the direct answer first, then the details the "
+            "sources give (numbers, names, results).\n"
             "- End every sentence with the number of the source it comes from, like [1] or [2].\n"
             "- Copy names and numbers exactly as the sources give them; add nothing they do not say.\n"
             "- For a yes/no question, begin with Yes or No.\n"

@@ -125,7 +125,7 @@ def _support(claim: str, sentences: list[str], title: str, windows: list[str], c
     cosine = float(cosines.max()) if len(cosines) else 0.0
     aligned = windows[int(np.argmax(cosines + config.align_words * words))]
     sentence = aligned if _is_single(aligned, sentences) else _best_single(claim, aligned, sentences)
-    problems = contradictions(claim, aligned, whole, check_numbers=config.check_numbers, check_names=config.check_names,
+    problems = contradictions(claim, sentence, whole, check_numbers=config.check_numbers, check_names=config.check_names,
                               check_negation=config.check_negation, check_antonyms=config.check_antonyms,
                               without_negates=config.without_negates)
     close = cosine >= config.min_cosine or (overlap >= config.min_overlap and

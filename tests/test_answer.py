@@ -84,7 +84,7 @@ def test_extractive_drops_near_duplicate_sentences(embedder):
     a = make_paper(raw_id="2305.14314", title="QLoRA", abstract=text + " Guanaco reaches 99.3% of ChatGPT.")
     b = make_paper(title="QLoRA copy", abstract="In short, " + text[0].lower() + text[1:] + " It is open source.")
     extract = extractive_answer("How does QLoRA reduce memory usage on one GPU?", [a, b], SentenceVectors(embedder),
-                                ExtractiveConfig(min_relative=0.0, other_paper_relative=0.0, min_cosine=0.0))
+                                ExtractiveConfig(same_paper_margin=9.0, other_paper_margin=9.0, min_cosine=0.0))
     quoted = [p.sentence for p in extract.picks]
     assert sum("65B parameter model" in s for s in quoted) == 1
 
