@@ -123,8 +123,9 @@ def followups(answerer, path: Path = QUESTIONS / "followups.jsonl") -> dict[str,
             elif i:
                 new.append(answer.standalone_query == turn["question"])
             if i:
-                first.append(bool(ids) and ids[0] == turn["paper_id"])
-                cited.append(turn["paper_id"] in ids)
+                gold = [turn["paper_id"]] if isinstance(turn["paper_id"], str) else turn["paper_id"]
+                first.append(bool(ids) and ids[0] in gold)
+                cited.append(bool(set(gold) & set(ids)))
             history.append((turn["question"], answer.answer))
             turns += 1
     share = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731

@@ -1,0 +1,103 @@
+"""The evidence gate on real inputs: near-domain questions are "not covered", questions naming a paper and
+long research questions are answered, and a filter that matches nothing says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.answers import read_lines
+from chat.abstain import AbstainConfig, measure
+from chat.answer import Answerer
+from chat.evidence import coverage, name_share, units
+from chat.retrieve import Filters, Retriever
+from ingest.records import make_paper
+from ingest.store import Store, StoreConfig
+from tests.conftest import ROOT
+
+QUESTIONS = ROOT / "benchmarks" / "questions"
+LONG = [json.loads(line) for line in (QUESTIONS / "long_questions.jsonl").read_text().splitlines()]
+QLORA = make_paper(title="", abstract="We present QLoRA, which backpropagates gradients through a frozen, 4-bit quantized "
+                                      "pretrained language model into Low Rank Adapters. We proposeFlashAttention too.")
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("How are pre-trained models quantized by QLoRA?", 1.0),  # hyphenation does not decide
+    ("HOW ARE PRETRAINED MODELS QUANTIZED BY QLORA?", 1.0),  # nor does case
+    ("Why is FlashAttention exact?", 0.5),  # a glued scraped word still counts ("proposeFlashAttention")
+    ("How are low-rank adapters trained?", 1.0),
+    ("How does LAMB handle large batches?", 0.0),
+])
+def test_coverage_is_normalised(question, expected):
+    assert coverage(units(question), QLORA.abstract, {}) == expected
+
+
+def test_length_does_not_decide():
+    """A long question whose last sentence is covered scores as well as that sentence alone."""
+    asked = "How does QLoRA backpropagate through a frozen 4-bit model?"
+    context = ("I run a small lab with one workstation and a tight budget, and my colleagues in the department keep "
+               "asking me which approach to use for our chatbot, so I am collecting evidence before we decide. ")
+    alone, long = (measure(q, [(QLORA, 0.6)], AbstainConfig()) for q in (asked, context + asked))
+    assert long.support == pytest.approx(alone.support) and long.coverage == 1.0
+    assert name_share(["QLoRA", "LAMB"], QLORA.abstract) == 0.5
+
+
+@pytest.fixture(scope="module")
+def answerer(seed_index, embedder, tmp_path_factory):
+    store = Store.open(seed_index, embedder.name, embedder.dim)
+    return Answerer(Retriever(store, embedder, keyword_dir=str(tmp_path_factory.mktemp("kw"))), None,
+                    embedder=embedder)
+
+
+@pytest.mark.parametrize("question", [
+    "How does the LAMB optimizer allow very large batch training of BERT?",  # a batch-size paper is near
+    "How do shifted windows in the Swin Transformer limit attention cost?",  # a vision architecture
+    "What scaling laws relate language model loss to parameters and dataset size, per Kaplan et al.?",
+    "What is the Chinchilla compute-optimal ratio of tokens to parameters?",  # Chinchilla is only mentioned in passing
+    "How does AlphaFold predict protein structures from amino acid sequences?",
+    read_lines(str(ROOT / "benchmarks" / "ood_questions.txt"))[0],  # far out of domain
+])
+def test_near_domain_questions_are_not_covered(answerer, question):
+    answer = answerer.ask(question)
+    assert answer.abstained and answer.answer.startswith("The indexed papers do not cover this question.")
+
+
+@pytest.mark.parametrize("question, paper_id", [
+    ("What benchmark did the TWIST authors turn into spoken versions?", "doc-4b4a7a80e0b82008"),  # low chunk cosine
+    ("How does QLoRA backpropagate through a frozen 4-bit quantized pre-trained model?", "doc-6b7688703829de0d"),
+    ("How many writers took part in the CoAuthor dataset?", "2201.06796"),  # "presentCoAuthor" in the source
+    (LONG[0]["question"], LONG[0]["paper_id"][0]),  # ~150 words of context around the question
+    (LONG[1]["question"], LONG[1]["paper_id"][0]),
+])
+def test_questions_about_indexed_papers_are_answered_from_them(answerer, question, paper_id):
+    answer = answerer.ask(question)
+    assert not answer.abstained, answer.evidence
+    assert paper_id in [c.paper_id for c in answer.citations]
+
+
+@pytest.mark.parametrize("filters, says", [
+    (Filters(year_min=2030, year_max=2030), "No indexed paper matches: year 2030\u20132030. Widen or clear the "
+                                            "filters to search all 180 indexed papers."),
+    (Filters(category="q-bio"), "No indexed paper matches: category q-bio."),
+    (Filters(year_max=2017), "indexed papers matching year 2017 or earlier do not cover this question."),
+])
+def test_a_filter_says_what_it_excluded(answerer, filters, says):
+    answer = answerer.ask("How can a 65B parameter model be finetuned on a single 48GB GPU?", filters=filters)
+    assert answer.abstained and says in answer.answer and answer.filters == filters
+    assert "No paper is indexed yet" not in answer.answer
+
+
+def test_a_filter_that_keeps_the_paper_answers_and_is_reported(answerer):
+    filters = Filters(year_min=2022, year_max=2022)  # 2208.07339, from its arXiv id
+    answer = answerer.ask("How does Int8 matrix multiplication halve the memory needed for transformer inference?",
+                          filters=filters)
+    assert not answer.abstained and answer.citations[0].paper_id == "2208.07339"
+    assert answer.filters.describe() == "year 2022\u20132022"
+
+
+def test_an_empty_index_says_so(embedder, tmp_path):
+    store = Store.open(StoreConfig(path=str(tmp_path / "empty")), embedder.name, embedder.dim)
+    answer = Answerer(Retriever(store, embedder, keyword_dir=str(tmp_path / "kw")), None, embedder=embedder)
+    result = answer.ask("What is QLoRA?", filters=Filters(year_min=2020))
+    assert result.abstained and result.answer == "No paper is indexed yet."
