@@ -96,6 +96,9 @@ def build_all(cache: str, sizes: list[int]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from benchmarks.speed_stages import volunteer_for_oom
+
+    volunteer_for_oom()  # the growing index is held in memory (~14 GB at a million papers)
     if argv and argv[0] == "--step":  # internal: one step in its own process, its result as JSON on the last line
         step, args = argv[1], argv[2:]
         result = grow(args[0], args[1], int(args[2]), log=lambda m: print(m, flush=True)) if step == "grow" \
