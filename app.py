@@ -43,6 +43,8 @@ class Settings:
     samples: str = str(ROOT / "data" / "samples")
     arxiv_url: str | None = None  # None: the real arXiv API
     space_dir: str | None = None  # writable root on a Hugging Face Space
+    device: str = "auto"  # embedding device: CUDA, else MPS, else the CPU
+    gpu_layers: int | None = None  # llama.cpp layers on the GPU (None: all when built with GPU support)
 
 
 def space_dir(env: Mapping[str, str]) -> str | None:
@@ -73,10 +75,15 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     parser.add_argument("--samples", default=str(ROOT / "data" / "samples"),
                         help="papers indexed on first start when the index is empty")
     parser.add_argument("--arxiv-url", default=env.get("PAPERCHAT_ARXIV_URL") or None, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="auto", help="embedding device: auto (CUDA, else MPS, else CPU), cpu, "
+                                                         "cuda, cuda:N, mps (default auto)")
+    parser.add_argument("--gpu-layers", type=int, help="layers llama.cpp puts on the GPU (default: all when it was "
+                                                       "built with GPU support, else 0)")
     args = parser.parse_args(list(argv))
     models = args.model or default_models.split(",")
     models = [m.strip() for m in models if m.strip().lower() not in NO_MODEL]  # "none": extractive only
-    return Settings(args.host, args.port, args.index, tuple(models), args.samples, args.arxiv_url, writable)
+    return Settings(args.host, args.port, args.index, tuple(models), args.samples, args.arxiv_url, writable,
+                    device=args.device, gpu_layers=args.gpu_layers)
 
 
 def prepare_environment(settings: Settings, env: dict) -> None:

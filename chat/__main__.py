@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ask.add_argument("--n-ctx", type=int, default=4096, help="model context in tokens (default 4096)")
     ask.add_argument("--max-tokens", type=int, default=320, help="longest answer in tokens (default 320)")
     ask.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
+    ask.add_argument("--device", default="auto", help="embedding device: auto (CUDA, else MPS, else CPU), cpu, cuda, "
+                                                       "cuda:N, mps (default auto)")
+    ask.add_argument("--gpu-layers", type=int, help="layers llama.cpp puts on the GPU (default: all when it was built "
+                                                    "with GPU support, else 0)")
     ask.add_argument("--full-abstracts", action="store_true", help="give the model whole abstracts, not the "
                                                                    "most relevant sentences")
     ask.add_argument("--no-abstain", action="store_true", help="answer even when the evidence is weak")
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
                      abstain=replace(config.abstain, enabled=not args.no_abstain))
     answerer = open_answerer(store_config, model_spec=model, answer_config=config,
                              llm_config=LLMConfig(n_ctx=args.n_ctx, max_tokens=args.max_tokens,
-                                                  n_threads=args.threads),
+                                                  n_threads=args.threads, n_gpu_layers=args.gpu_layers),
+                             device=args.device,
                              progress=_Progress(), must_exist=not args.chroma_host)
     for note in answerer.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -133,6 +138,7 @@ def format_answer(answer) -> str:
     if getattr(answer, "filters", None) is not None:
         lines.append(f"   (filters: {answer.filters.describe()})")
     lines += ["", answer.answer, ""]
+    lines += [f"note: {note}" for note in answer.notes]  # e.g. why the model's text was replaced
     if answer.citations:
         lines.append("Sources:")
         for c in answer.citations:

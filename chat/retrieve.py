@@ -64,6 +64,27 @@ class Filters:
             ids = tuple(parse_arxiv_id(p)[0] or p.strip() for p in self.paper_ids)
             object.__setattr__(self, "paper_ids", ids)
 
+    def describe(self) -> str:
+        """The active restrictions in words, e.g. 'year 2030–2030; category cs.CL'.
+
+        >>> Filters(year_min=2021, author="dettmers").describe()
+        'year 2021 or later; author contains “dettmers”'
+        """
+        parts = []
+        if self.year_min is not None or self.year_max is not None:
+            low, high = self.year_min, self.year_max
+            parts.append(f"year {low}\u2013{high}" if low is not None and high is not None
+                         else f"year {low} or later" if low is not None else f"year {high} or earlier")
+        if self.category:
+            parts.append(f"category {self.category}")
+        if self.author:
+            parts.append(f"author contains \u201c{self.author}\u201d")
+        if self.paper_ids is not None:
+            more = len(self.paper_ids) - 5
+            shown = ", ".join(self.paper_ids[:5]) + (f" and {more} more" if more > 0 else "")
+            parts.append(f"paper ids {shown}" if self.paper_ids else "no paper ids")
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class RetrievalConfig:
@@ -76,7 +97,8 @@ class RetrievalConfig:
     keyword_depth: int = 100  # papers taken from BM25 per query
     passages: int = 2  # best matching chunks kept per hit
     exact_max: int = 200  # a filter passing at most this many papers: their chunks fetched by id and scored exactly
-    id_filter_max: int = 2000  # at most this many: a vector query filtered on their ids (100-300 ms at 100k papers)
+    overfetch_max: int = 1500  # a broader filter: at most this many nearest chunk ids fetched, those that pass kept
+    search_width: int = 400  # the vector index searches this wide (HNSW ef): recall@10 vs exact ≥ 0.98 (RESULTS.md)
     recheck_s: float = 2.0  # how often a search re-reads the store's generation (other writers: ingest, a server)
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
 
@@ -106,7 +128,7 @@ class Ranked:
     score: float
     dense: float | None  # None: not among the dense candidates
     keyword: float
-    passages: tuple[str, ...]
+    chunk_ids: tuple[str, ...]  # its best chunks (texts are fetched for the papers a search returns only)
 
 
 class Retriever:
@@ -131,14 +153,31 @@ class Retriever:
         ranked = self._rank(query, vector, k, filters, mode)
         missing = [r.paper_id for r in ranked if r.dense is None]
         extra = self._dense_for(vector, missing) if missing else {}
+        best = {r.paper_id: (r.dense, r.chunk_ids) if r.dense is not None else extra.get(r.paper_id, (0.0, ()))
+                for r in ranked}
+        texts = self.store.chunk_texts([c for _, ids in best.values() for c in ids])
         papers = self.store.get_papers([r.paper_id for r in ranked])
         hits = []
         for r in ranked:
             if r.paper_id not in papers:
                 continue  # removed from the store since the keyword index last synced
-            dense, passages = (r.dense, r.passages) if r.dense is not None else extra.get(r.paper_id, (0.0, ()))
-            hits.append(Hit(papers[r.paper_id], r.score, dense, r.keyword, passages, len(hits) + 1))
+            dense, ids = best[r.paper_id]
+            hits.append(Hit(papers[r.paper_id], r.score, dense, r.keyword, tuple(texts[c] for c in ids if c in texts),
+                            len(hits) + 1))
         return hits
+
+    def matching(self, filters: Filters | None = None) -> int:
+        """How many indexed papers pass ``filters`` (every paper when None): tells 'nothing matches' apart."""
+        with self._lock:
+            papers = self.keyword.papers
+            allowed = papers.allowed(**vars(filters)) if filters else None
+            return len(papers.ids) if allowed is None else int(allowed.sum())
+
+    def document_frequency(self, term: str) -> int:
+        """How many indexed papers contain ``term`` (an index term: lower-cased, stemmed; see chat.text)."""
+        with self._lock:
+            found = self.keyword.postings.slice(term)
+            return 0 if found is None else len(found[0])
 
     def rank(self, query: str, depth: int, filters: Filters | None = None, mode: str = "hybrid") -> list[Ranked]:
         """The ``depth`` best paper ids with their scores, without fetching the papers (for benchmarks)."""
@@ -162,7 +201,8 @@ class Retriever:
             scores = np.where(allowed, scores, 0.0)
         shares = scores / best if best > 0 else scores  # BM25 as a share of what the query could score, in [0, 1]
         by_keyword = [papers.ids[i] for i in top_indices(shares, max(cfg.keyword_depth, depth)) if shares[i] > 0]
-        dense = self._dense(vector, papers, allowed, max(cfg.dense_depth, 2 * depth)) if mode != "bm25" else {}
+        dense = self._dense(vector, papers, allowed, max(cfg.dense_depth, 2 * depth),
+                            by_keyword[:cfg.keyword_depth]) if mode != "bm25" else {}
         keyword = {pid: float(shares[papers.position[pid]]) for pid in (*by_keyword, *dense) if pid in papers.position}
         fused = self._fuse(mode, {pid: v[0] for pid, v in dense.items()}, keyword, by_keyword)
         order = sorted(fused, key=lambda pid: -fused[pid])[:depth]
@@ -180,32 +220,47 @@ class Retriever:
         by_cos = sorted(cos, key=lambda pid: -cos[pid])
         return rrf([by_cos, by_keyword], [2 * w, 2 * (1 - w)], self.config.rrf_k)
 
-    def _dense(self, vector, papers, allowed: np.ndarray | None, n_chunks: int) -> dict[str, tuple[float, tuple]]:
-        """Best cosine and best chunk texts per paper among the ``n_chunks`` nearest chunks that pass."""
-        if allowed is None:
-            hits = self.store.query(vector, n_chunks)
-        elif (passing := int(allowed.sum())) <= self.config.id_filter_max:
-            ids = [papers.ids[i] for i in np.flatnonzero(allowed)]
-            hits = (self.store.score_chunks(vector, ids) if passing <= self.config.exact_max  # narrow: exact
-                    else self.store.query(vector, n_chunks, paper_ids=ids))
-        else:  # a broad filter: over-fetch in proportion to what it removes, then drop what fails it
-            share = float(allowed.mean())
-            hits = [h for h in self.store.query(vector, min(int(n_chunks / share) + 1, 20 * n_chunks))
-                    if h.paper_id in papers.position and allowed[papers.position[h.paper_id]]]
-        return _collapse(hits, self.config.passages)
+    def _dense(self, vector, papers, allowed: np.ndarray | None, n_chunks: int,
+               candidates: Sequence[str] = ()) -> dict[str, tuple[float, tuple[str, ...]]]:
+        """Best cosine and best chunk ids per paper among the ``n_chunks`` nearest chunks that pass.
+
+        Ids and scores only (texts come later, for the papers returned), and no path asks Chroma
+        to filter: a filtered vector query scans every chunk's metadata (100-300 ms at 100k papers).
+        """
+        cfg = self.config
+        if allowed is None:  # Chroma searches max(ef_search, k) wide: asking for more widens the search
+            return _collapse(self.store.nearest(vector, max(n_chunks, cfg.search_width))[:n_chunks], cfg.passages)
+        if (passing := int(allowed.sum())) <= cfg.exact_max:  # narrow: every chunk of every passing paper, exactly
+            return self._dense_for(vector, [papers.ids[i] for i in np.flatnonzero(allowed)])
+        # broad: the nearest chunk ids, over-fetched to find about half of n_chunks that pass (an HNSW search for
+        # the k nearest costs about k: 4,000 took 80-190 ms at 100k papers), those that pass kept
+        want = max(min(int(n_chunks / 2 * len(allowed) / passing) + 1, cfg.overfetch_max), cfg.search_width)
+        kept = []
+        for chunk_id, score in self.store.nearest(vector, want):
+            pos = papers.position.get(chunk_id.rsplit("#", 1)[0])
+            if pos is not None and allowed[pos]:
+                kept.append((chunk_id, score))
+                if len(kept) == n_chunks:
+                    break
+        dense = _collapse(kept, cfg.passages)
+        if len(kept) < n_chunks // 4:  # a narrow-ish filter the over-fetch reached too little of: score the
+            rest = [pid for pid in candidates if pid not in dense]  # keyword side's passing papers exactly
+            dense.update(self._dense_for(vector, rest) if rest else {})
+        return dense
 
     def _dense_for(self, vector, paper_ids: Sequence[str]) -> dict[str, tuple[float, tuple[str, ...]]]:
-        """Dense scores and passages for papers that only the keyword side found."""
-        return _collapse(self.store.score_chunks(vector, paper_ids), self.config.passages)
+        """Exact dense scores and best chunk ids for these papers (every chunk of each scored)."""
+        return _collapse(self.store.nearest_among(vector, paper_ids), self.config.passages)
 
 
-def _collapse(hits, passages: int) -> dict[str, tuple[float, tuple[str, ...]]]:
-    """Chunk hits (best first) -> paper id: (best cosine, up to ``passages`` chunk texts)."""
+def _collapse(hits: Sequence[tuple[str, float]], passages: int) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """(chunk id, cosine) pairs, best first -> paper id: (best cosine, up to ``passages`` chunk ids)."""
     best: dict[str, tuple[float, tuple[str, ...]]] = {}
-    for hit in sorted(hits, key=lambda h: -h.score):
-        score, texts = best.get(hit.paper_id, (hit.score, ()))
-        if len(texts) < passages:
-            best[hit.paper_id] = (score, texts + (hit.text,))
+    for chunk_id, score in hits:
+        pid = chunk_id.rsplit("#", 1)[0]
+        first, ids = best.get(pid, (score, ()))
+        if len(ids) < passages:
+            best[pid] = (first, ids + (chunk_id,))
     return best
 
 

@@ -28,7 +28,7 @@ def open_answerer(store_config: StoreConfig, embedder_config: EmbedderConfig | N
                   model_spec: str | None = None, *, llm_config: LLMConfig = LLMConfig(),
                   answer_config: AnswerConfig = AnswerConfig(), retrieval_config: RetrievalConfig = RetrievalConfig(),
                   progress: Progress | None = None, require_model: bool = False,
-                  must_exist: bool = False) -> Answerer:
+                  must_exist: bool = False, device: str = "auto") -> Answerer:
     """An Answerer over the index at ``store_config``.
 
     ``embedder_config`` None means the model the index was built with (the default model for a
@@ -41,7 +41,8 @@ def open_answerer(store_config: StoreConfig, embedder_config: EmbedderConfig | N
                              f"{store_config.path}")
     if embedder_config is None:
         meta = Store.read_meta(store_config)
-        embedder_config = EmbedderConfig(model=meta.model) if meta and meta.model else EmbedderConfig()
+        embedder_config = EmbedderConfig(model=meta.model, device=device) if meta and meta.model \
+            else EmbedderConfig(device=device)
     embedder = Embedder(embedder_config)
     store = Store.open(store_config, embedder.name, embedder.dim)
     retriever = Retriever(store, embedder, retrieval_config)

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="PORT", help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
     parser.add_argument("--batch-size", type=int, default=IngestOptions().batch_size, metavar="N",
                         help="papers embedded and written together (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="embedding device: auto (CUDA, else MPS, else CPU), cpu, "
+                                                          "cuda, cuda:N, mps (default auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary; rejections and errors only")
     parser.add_argument("--stats", action="store_true",
                         help="print the index's paper and chunk counts, embedding model and sources, then exit")
@@ -188,7 +190,7 @@ def _enrich(args: argparse.Namespace, papers=None, store=None, embedder=None) ->
     with _writer(args):
         store = store or Store.open_existing(_store_config(args))
         model = store.meta.model
-        report = enrich(store, embedder or (lambda: Embedder(EmbedderConfig(model=model))), papers, _read_options(args))
+        report = enrich(store, embedder or (lambda: Embedder(EmbedderConfig(model=model, device=args.device))), papers, _read_options(args))
     if report.looked_up and not args.quiet:
         print(report.summary(), file=sys.stderr)
     return EXIT_REJECTED if report.offline and args.enrich else EXIT_OK
@@ -208,7 +210,7 @@ def _ingest(args: argparse.Namespace) -> int:
     read = _read_options(args, format=args.format, category=args.category, since=args.since,
                          max_results=args.max_results)
     options = IngestOptions(read=read, batch_size=args.batch_size)
-    embedder = Embedder(EmbedderConfig(model=args.model))
+    embedder = Embedder(EmbedderConfig(model=args.model, device=args.device))
     with _writer(args):
         store = Store.open(_store_config(args), embedder.name, embedder.dim)
         before = None if args.no_enrich else set(store.paper_ids())
@@ -233,7 +235,7 @@ def _rechunk(args: argparse.Namespace) -> int:
 
     with _writer(args):
         store = Store.open_existing(_store_config(args))  # the model that built it: re-embedding must match
-        embedder = Embedder(EmbedderConfig(model=store.meta.model))
+        embedder = Embedder(EmbedderConfig(model=store.meta.model, device=args.device))
         with _Progress(enabled=not args.quiet) as progress:
             report = rechunk(store, embedder, IngestOptions(batch_size=args.batch_size), progress=progress)
     if not args.quiet:
@@ -249,7 +251,7 @@ def _check(args: argparse.Namespace) -> int:
 
     store = Store.open_existing(_store_config(args))  # before the lock: a missing index is not created
     with _writer(args) if args.repair else nullcontext():
-        embedder = Embedder(EmbedderConfig(model=store.meta.model))
+        embedder = Embedder(EmbedderConfig(model=store.meta.model, device=args.device))
         found = check(store, embedder)
         if args.repair and not found.ok:
             fixed = repair(store, embedder, found)

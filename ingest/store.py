@@ -48,6 +48,7 @@ from chromadb.errors import ChromaError  # noqa: E402
 
 _PAGE = 2000
 _FIRST_CHUNKS = 4  # chunk ids tried per paper before its n_chunks is known (an arXiv abstract: 2-4 chunks)
+_PROBE = 6  # chunk ids fetched per paper and round by nearest_among (an arXiv abstract: ~5 chunks)
 _LIST_FIELDS = ("authors", "categories", "sources")
 # A reader whose in-memory vectors lag another process's writes gets these from Chroma
 # ("Error finding id"), or AttributeError from a client another thread just replaced; a
@@ -405,6 +406,41 @@ class Store:
         return [ChunkHit(i, m["paper_id"], int(m["position"]), d, 1.0 - float(dist))
                 for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
                 if m is not None]  # deleted by another writer since the vectors were loaded
+
+    @_reading
+    def nearest(self, vector, k: int) -> list[tuple[str, float]]:
+        """The ``k`` nearest chunk ids with their cosine, without texts or metadata: cheap enough to
+        over-fetch (a filtered search keeps what passes and fetches texts for those alone)."""
+        if k <= 0:
+            return []
+        got = self._chunks.query(query_embeddings=[list(map(float, vector))], n_results=k, include=["distances"])
+        return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0])]
+
+    @_reading
+    def nearest_among(self, vector, paper_ids: Sequence[str]) -> list[tuple[str, float]]:
+        """Every chunk of ``paper_ids`` as (chunk id, exact cosine to ``vector``), best first.
+
+        Vectors are fetched by id and without texts or metadata (``paper#0`` … ``paper#5``, then the
+        next six of the papers that had a sixth, …), so the cost follows the papers asked for, not
+        the index: a vector query filtered on paper ids scans metadata (benchmarks/RESULTS.md).
+        """
+        pending, first, ids, parts = list(dict.fromkeys(paper_ids)), 0, [], []
+        while pending:
+            probe = [f"{pid}#{i}" for pid in pending for i in range(first, first + _PROBE)]
+            for start in range(0, len(probe), _PAGE):
+                got = self._chunks.get(ids=probe[start:start + _PAGE], include=["embeddings"])
+                if got["ids"]:
+                    ids += got["ids"]
+                    parts.append(np.asarray(got["embeddings"], dtype=np.float32))
+            found = set(ids)
+            pending = [pid for pid in pending if f"{pid}#{first + _PROBE - 1}" in found]
+            first += _PROBE
+        if not ids:
+            return []
+        matrix, query = np.concatenate(parts), np.asarray(vector, dtype=np.float32)
+        cosines = matrix @ query / np.maximum(np.linalg.norm(matrix, axis=1) * np.linalg.norm(query), 1e-12)
+        order = np.argsort(-cosines, kind="stable")
+        return [(ids[i], float(cosines[i])) for i in order]
 
     @_reading
     def score_chunks(self, vector, paper_ids: Sequence[str]) -> list[ChunkHit]:

@@ -73,16 +73,17 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
-# over-fetch and post-filter / a vector query filtered on ids / chunks fetched by id and scored exactly
-@pytest.mark.parametrize("exact_max, id_filter_max", [(0, 0), (0, 2000), (200, 2000)])
+# over-fetched nearest chunks, those that pass kept / chunks fetched by id and scored exactly / an over-fetch
+# cut short (only the keyword side's candidates then get exact dense scores)
+@pytest.mark.parametrize("exact_max, overfetch_max", [(0, 4000), (200, 4000), (0, 1)])
 @pytest.mark.parametrize("filters, allowed", FILTERS)
-def test_filters_restrict_results(papers_store, embedder, retriever, mode, exact_max, id_filter_max, filters, allowed):
-    r = Retriever(papers_store, embedder, RetrievalConfig(exact_max=exact_max, id_filter_max=id_filter_max),
+def test_filters_restrict_results(papers_store, embedder, retriever, mode, exact_max, overfetch_max, filters, allowed):
+    r = Retriever(papers_store, embedder, RetrievalConfig(exact_max=exact_max, overfetch_max=overfetch_max),
                   keyword_dir=retriever.keyword.directory)
     hits = r.search("finetuning a large model with few trainable parameters", k=4, filters=filters, mode=mode)
     found = {h.paper.paper_id for h in hits}
     assert found <= allowed
-    if mode != "bm25":  # dense ranks every allowed paper; BM25 only those sharing a word with the query
+    if mode != "bm25" and overfetch_max > 1:  # dense ranks every allowed paper; BM25 only those sharing a word
         assert found == allowed
 
 
@@ -167,3 +168,16 @@ def test_score_chunks_is_exact_cosine_over_every_chunk(tmp_path):
     assert hits[0].score == pytest.approx(1.0) and hits[-1].score == pytest.approx(0.0, abs=1e-6)
     assert hits[1].score == pytest.approx(6 / np.hypot(1, 6)) and hits[1].text == "a6" and hits[1].position == 6
     assert store.score_chunks([0.0, 1.0], []) == []
+
+
+def test_nearest_among_scores_every_chunk_without_texts(tmp_path):
+    store = Store.open(StoreConfig(path=str(tmp_path / "index")), "m", 2)
+    papers = [make_paper(raw_id="a", title="A", abstract="a"), make_paper(raw_id="b", title="B", abstract="b")]
+    chunks = [Chunk("a", i, 13, f"a{i}") for i in range(13)] + [Chunk("b", 0, 1, "b0")]
+    store.write(papers, chunks, [[1.0, float(i)] for i in range(13)] + [[0.0, 3.0]])
+    found = store.nearest_among([0.0, 1.0], ["a", "b", "missing"])
+    # 13 chunks of a: three rounds of six ids probed; b's one chunk; nothing for a missing paper
+    assert [c for c, _ in found] == ["b#0", *(f"a#{i}" for i in range(12, -1, -1))]
+    assert found[0][1] == pytest.approx(1.0) and found[1][1] == pytest.approx(12 / np.hypot(1, 12))
+    assert store.nearest_among([0.0, 1.0], []) == [] and store.nearest_among([0.0, 1.0], ["missing"]) == []
+    assert [c for c, _ in store.nearest([0.0, 1.0], 3)] == ["b#0", "a#12", "a#11"]

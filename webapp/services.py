@@ -72,7 +72,7 @@ class Services:
 
     def __init__(self, settings, log: Callable[[str], None]):
         self.settings, self.log = settings, log
-        self.extractive = open_answerer(StoreConfig(path=settings.index))  # index + embedder; no model
+        self.extractive = open_answerer(StoreConfig(path=settings.index), device=settings.device)  # no model
         self.retriever = self.extractive.retriever
         self.store, self.embedder = self.retriever.store, self.retriever.embedder
         self.lock = ReadWriteLock()
@@ -114,7 +114,8 @@ class Services:
             startup.update(line=f"loading {model_label(spec)}")
             self.log(f"PaperChat: loading model {spec} (downloaded on first use)")
             try:
-                llm = LocalLLM(replace(LLMConfig(), model=spec), progress=self._download_progress(startup, spec))
+                llm = LocalLLM(replace(LLMConfig(), model=spec, n_gpu_layers=self.settings.gpu_layers),
+                               progress=self._download_progress(startup, spec))
             except (UnavailableError, ValueError) as exc:
                 startup.note(f"{exc} Answering extractively (no language model).")
                 continue
