@@ -8,7 +8,9 @@
   rare it is in the index, with hyphens, case, inflection and glued words normalised
   (``chat.evidence``): "warmup", "LAMB" count, "model" hardly does;
 - ``names``: the share of the methods, models and datasets the question names (LAMB, Swin
-  Transformer, GPT-4; ``chat.subject.names``) that one top paper mentions at all.
+  Transformer, GPT-4; ``chat.subject.names``) that a top paper is *about*: named in its title or
+  twice in its abstract (0 when the question names none). A question about an optimiser that the
+  papers mention once, in passing, gets nothing from it; one about the paper's own method does.
 
 The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names``
 is below ``threshold``. A question of ``long_words`` words or more is also scored sentence by
@@ -20,7 +22,7 @@ does not count against it. Weights and threshold were calibrated on training que
 >>> paper = make_paper(raw_id="2305.14314", title="QLoRA", abstract="QLoRA finetunes pre-trained 65B models on one GPU.")
 >>> ev = measure("How do I bake sourdough bread?", [(paper, 0.08)])
 >>> ev.coverage, ev.names, decide(ev)
-(0.0, 1.0, True)
+(0.0, 0.0, True)
 >>> ev = measure("How does QLoRA finetune pretrained 65B models?", [(paper, 0.71)])
 >>> ev.coverage, ev.names, decide(ev)
 (1.0, 1.0, False)
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chat.evidence import Rarity, coverage, idf_weights, key, name_share, units
+from chat.evidence import Rarity, coverage, idf_weights, key, name_focus, units
 from chat.sentences import display_title, split_sentences
 from chat.subject import names as named
 from ingest.records import Paper
@@ -47,9 +49,9 @@ Part = tuple[float, float, float]  # (similarity, coverage, names) of the questi
 class AbstainConfig:
     """Calibrated thresholds (benchmarks/RESULTS.md, "Abstention"); ``enabled=False`` never abstains."""
 
-    threshold: float = 0.687
+    threshold: float = 0.72
     coverage_weight: float = 0.25
-    names_weight: float = 0.0  # calibrated to 0: a name the papers lack is a rare word, which coverage weighs
+    names_weight: float = 0.1
     top_papers: int = 3  # coverage, names and sentence similarity are measured on this many top papers
     long_words: int = 40  # a question this long is also scored sentence by sentence
     nearest: int = 3  # papers listed when abstaining
@@ -63,7 +65,7 @@ class AbstainConfig:
 class Evidence:
     dense: float  # similarity of the best part: cosine with a retrieved chunk or a top paper's sentence
     coverage: float  # rarity-weighted share of its words found in one top paper
-    names: float  # share of its named methods/models found in one top paper (1.0: it names none)
+    names: float  # share of its named methods/models that a top paper is about (0.0: it names none)
     support: float  # the best part's weighted sum, compared with the threshold
     parts: tuple[Part, ...] = ()  # the whole question first, then its sentences (long questions)
 
@@ -91,7 +93,7 @@ def measure(query: str, papers: Sequence[tuple[Paper, float]], config: AbstainCo
     keys = list(dict.fromkeys(key(u) for us in piece_units for u in us))
     weight = dict(rarity(keys)) if rarity is not None else {}
     parts = tuple((similar[i], max(coverage(piece_units[i], t, weight) for t in texts),
-                   max(name_share(named(pieces[i]), t) for t in texts)) for i in range(len(pieces)))
+                   name_focus(named(pieces[i]), [(p.title, p.abstract) for p, _ in top])) for i in range(len(pieces)))
     best = max(parts, key=config.support)
     return Evidence(*best, config.support(best), parts)
 

@@ -10,8 +10,8 @@ they are in the index (BM25's idf): "model" counts little, "warmup" a lot.
 
 >>> coverage(units("How are pre-trained models quantized?"), "We quantize pretrained models.", {})
 1.0
->>> name_share(["FlashAttention", "LAMB"], "We proposeFlashAttention, an IO-aware exact attention")
-0.5
+>>> name_focus(["FlashAttention"], [("", "We proposeFlashAttention, an IO-aware attention. FlashAttention is fast.")])
+1.0
 """
 
 from __future__ import annotations
@@ -100,13 +100,17 @@ def coverage(query_units: Sequence[Unit], text: str, weight: Mapping[str, float]
     return sum(weight.get(key(u), 1.0) for u in query_units if _found(u, vocab, flat)) / total
 
 
-def name_share(query_names: Sequence[str], text: str) -> float:
-    """Share of ``query_names`` that ``text`` mentions (case, spaces, hyphens and plural 's' aside); 1.0 for none."""
-    if not query_names:
-        return 1.0
-    flat = _flat(text)
+def name_focus(query_names: Sequence[str], papers: Sequence[tuple[str, str]]) -> float:
+    """Share of ``query_names`` that one of ``papers`` (title, abstract) is about: named in its title or
+    twice in its abstract; 0.0 for none. A paper that mentions a method once, in passing, is not about it.
+
+    >>> name_focus(["QLoRA", "LAMB"], [("QLoRA", "We finetune with LAMB."), ("Other", "QLoRA saves memory.")])
+    0.5
+    """
     wanted = [_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n) for n in query_names]
-    return sum(1 for w in wanted if w and w in flat) / len(wanted)
+    flats = [(_flat(title), _flat(abstract)) for title, abstract in papers]
+    about = [any(w in t or a.count(w) >= 2 for t, a in flats) for w in wanted if w]
+    return sum(about) / len(about) if about else 0.0
 
 
 def idf_weights(document_frequency: Callable[[str], int], papers: int) -> Rarity:

@@ -205,6 +205,8 @@ class LocalLLM:
         """
         sentinel = "\u2063next\u2063"  # the next turn's text: what precedes it is the same in every prompt
         rendered = self.render([*messages, {"role": "user", "content": sentinel}])
+        if sentinel not in rendered:  # a template that ignores the messages: no prefix is shared
+            return 0
         whole, cut = self._tokens(rendered), self._tokens(rendered[:rendered.index(sentinel)])
         tokens = cut[:next((i for i, (a, b) in enumerate(zip(cut, whole)) if a != b), min(len(cut), len(whole)))]
         with self._lock:

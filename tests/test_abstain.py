@@ -10,7 +10,7 @@ import pytest
 from benchmarks.answers import read_lines
 from chat.abstain import AbstainConfig, measure
 from chat.answer import Answerer
-from chat.evidence import coverage, name_share, units
+from chat.evidence import coverage, name_focus, units
 from chat.retrieve import Filters, Retriever
 from ingest.records import make_paper
 from ingest.store import Store, StoreConfig
@@ -40,7 +40,13 @@ def test_length_does_not_decide():
                "asking me which approach to use for our chatbot, so I am collecting evidence before we decide. ")
     alone, long = (measure(q, [(QLORA, 0.6)], AbstainConfig()) for q in (asked, context + asked))
     assert long.support == pytest.approx(alone.support) and long.coverage == 1.0
-    assert name_share(["QLoRA", "LAMB"], QLORA.abstract) == 0.5
+
+
+def test_a_paper_is_about_a_name_it_titles_or_repeats_not_one_it_mentions_once():
+    about = [("QLoRA: Efficient Finetuning", "We finetune with LAMB.")]
+    assert name_focus(["QLoRA", "LAMB"], about) == 0.5  # LAMB only in passing
+    assert name_focus(["LAMB"], [("", "LAMB scales batches. With LAMB, BERT trains in 76 minutes.")]) == 1.0
+    assert name_focus(["Q-LoRA"], about) == 1.0 and name_focus([], about) == 0.0
 
 
 @pytest.fixture(scope="module")

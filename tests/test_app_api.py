@@ -69,7 +69,7 @@ def test_the_page_is_served_at_once_and_questions_wait_for_the_index(local):
 def test_first_start_progress_shows_in_the_page_then_the_library_lists_every_paper(local):
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(local.url)
+        page.goto(local.url, timeout=120_000)  # a loaded machine serves the first page slowly
         page.wait_for_selector("#notice progress", timeout=120_000)
         assert "Indexing the sample papers" in page.locator("#notice").inner_text()
         page.wait_for_function(f"document.querySelector('#notice').innerText.includes('{FIRST_START_DONE}')",
@@ -92,7 +92,7 @@ def test_a_model_that_cannot_be_had_is_said_once_and_not_offered(ready):
     assert "is not downloaded yet and cannot be downloaded: offline mode is on (HF_HUB_OFFLINE)." in ready.output
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(ready.url)
+        page.goto(ready.url, timeout=120_000)  # a loaded machine serves the first page slowly
         page.wait_for_selector("#sources .pc-loaded", timeout=120_000)
         page.locator("#settings").get_by_text("Settings").first.click()
         page.wait_for_selector("#k", timeout=30_000)
@@ -152,7 +152,7 @@ def test_conversations_survive_a_server_restart(ready, tmp_path):
         context = browser.new_context()
         page = context.new_page()
         with serve_app(["--index", str(index), "--model", "none"], port=port) as server:
-            page.goto(server.url)
+            page.goto(server.url, timeout=120_000)  # a loaded machine serves the first page slowly
             page.wait_for_selector("#sources .pc-loaded", timeout=120_000)
             page.fill("#question textarea", QUESTION)
             page.click("#ask")
@@ -160,7 +160,7 @@ def test_conversations_survive_a_server_restart(ready, tmp_path):
             page.wait_for_function("localStorage.getItem('paperchat-conversations') !== null")
             shown = page.locator("#chatbot .pc-answer .pc-text").first.inner_text()
         with serve_app(["--index", str(index), "--model", "none"], port=port) as server:
-            page.goto(server.url)
+            page.goto(server.url, timeout=120_000)  # a loaded machine serves the first page slowly
             page.wait_for_selector("#sources .pc-loaded", timeout=120_000)
             assert page.locator("#chatbot .pc-answer .pc-text").first.inner_text() == shown
             assert "Few-Shot Bot" in page.locator("#sources").inner_text()  # its sources, read again

@@ -102,7 +102,7 @@ def open_page(browser, app, **context):
     ctx.route(re.compile(r"https://arxiv\.org/.*"),
               lambda route: route.fulfill(status=200, content_type="text/html", body="<title>arXiv</title>ok"))
     page = ctx.new_page()
-    page.goto(app.url)
+    page.goto(app.url, timeout=120_000)  # a loaded machine serves the first page slowly
     page.wait_for_selector("#sources .pc-loaded", timeout=120_000)  # the browser's conversations are restored
     page.evaluate(OBSERVE)
     return page
