@@ -49,7 +49,7 @@ Part = tuple[float, float, float]  # (similarity, coverage, names) of the questi
 class AbstainConfig:
     """Calibrated thresholds (benchmarks/RESULTS.md, "Abstention"); ``enabled=False`` never abstains."""
 
-    threshold: float = 0.72
+    threshold: float = 0.71
     coverage_weight: float = 0.25
     names_weight: float = 0.1
     top_papers: int = 3  # coverage, names and sentence similarity are measured on this many top papers

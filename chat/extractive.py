@@ -97,14 +97,19 @@ def comparison_anchors(query: str, papers: Sequence[Paper], picks: list[Scored],
                        ) -> list[list[Scored]]:
     """For a question comparing named things ("How do ALiBi and Unlimiformer …"): per thing, the picks of the
     paper most about it, scored without the rank penalty (the second thing's paper ranks lower by nature)."""
-    if question_kind(query) != "comparison":
-        return []
-    holders = [_most_about(thing, papers) for thing in name_phrases(query)]
-    holders = list(dict.fromkeys(h for h in holders if h is not None))
-    if len(holders) < 2:
+    holders = comparison_papers(query, papers)
+    if not holders:
         return []
     unranked = [replace(p, score=p.score - config.relevance.paper_rank * p.paper) for p in picks]
     return [[p for p in unranked if p.paper == holder] for holder in holders[:3]]
+
+
+def comparison_papers(query: str, papers: Sequence[Paper]) -> list[int]:
+    """For a comparison of named things: the index of the paper most about each (empty when not two)."""
+    if question_kind(query) != "comparison":
+        return []
+    holders = list(dict.fromkeys(h for h in (_most_about(t, papers) for t in name_phrases(query)) if h is not None))
+    return holders if len(holders) >= 2 else []
 
 
 def name_phrases(question: str) -> list[str]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.citations import strip_markers
+from chat.extractive import comparison_papers
 from chat.relevance import score_sentences, tidy
 from chat.sentences import display_title, split_sentences
 from ingest.records import Paper
@@ -46,12 +47,12 @@ _SPECIAL = re.compile(r"<\||\|>|\[/?INST\]|<<SYS>>|<</SYS>>", re.IGNORECASE)
 REFUSAL = "The sources do not answer this."
 # One worked example, deliberately outside machine learning so its facts can never be copied into an answer.
 EXAMPLE_SOURCES = ("<sources>\n[1] Title: Honeybee navigation\n"
-                   "[1] Foragers use the sun's position as a compass and correct for its movement over the day.\n"
-                   "[1] Under cloud they steer by polarised light and still find the hive from 2 km away.\n"
+                   "[1] Under cloud, foragers steer by polarised light and still find the hive from 2 km away.\n"
+                   "[1] In clear weather they use the sun's position as a compass, corrected for its movement.\n"
                    "[2] Title: Ant foraging\n[2] Desert ants count their steps to measure distance.\n</sources>\n"
                    "Question: How do honeybees find their way when it is cloudy?")
-EXAMPLE_ANSWER = ("Honeybees use the sun's position as a compass [1]. When it is cloudy they steer by polarised light "
-                  "instead, and still find the hive from 2 km away [1].")
+EXAMPLE_ANSWER = ("When it is cloudy, honeybees steer by polarised light [1]. This still lets them find the hive from "
+                  "2 km away [1]. In clear weather they use the sun's position as a compass instead [1].")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class PromptConfig:
     history_tokens: int = 320
     focus: bool = True  # the most relevant sentences of each paper, not whole abstracts
     focus_sentences: int = 3
-    min_relative: float = 0.6  # a paper whose best sentence scores below 60% of the best paper's is left out
+    max_papers: int = 3  # a small model reads a few focused papers better than five
+    paper_margin: float = 0.8  # a paper whose best sentence scores this far below the best paper's is left out
     answer_sentences: int = 4  # the length the model is asked for
 
 
@@ -157,13 +159,16 @@ def build_prompt(question: str, papers: Sequence[Paper], history: Sequence[tuple
 
     def render(chosen: list[list[int]]) -> Messages:
         shown = [i for i, c in enumerate(chosen) if c]
-        blocks = [source_lines(n + 1, papers[i], [sentences[i][j] for j in sorted(chosen[i])])
+        # Most relevant first: a small model answers from what it reads first.
+        order = [sorted(c, key=lambda j, i=i: -relevance[i][j]) for i, c in enumerate(chosen)]
+        blocks = [source_lines(n + 1, papers[i], [sentences[i][j] for j in order[i]])
                   for n, i in enumerate(shown)]
         return [*fixed_prefix(config), *history, {"role": "user", "content": user_message(question, blocks, standalone)}]
 
     full = [list(range(len(s))) for s in sentences]
     full_tokens = count(render(full))
-    start = _focus(relevance, config) if config.focus else full
+    compared = comparison_papers(standalone or question, papers) if config.focus else ()
+    start = _focus(relevance, config, compared) if config.focus else full
     # The soft budget gives way first (a model with a tiny vocabulary needs more tokens), then the conversation.
     limit, chosen = soft, _fit(start, relevance, lambda c: count(render(c)), soft)
     if chosen is None:
@@ -195,12 +200,14 @@ def _evidence(query: str, papers: Sequence[Paper], vectors) -> tuple[list[list[s
     return sentences, relevance
 
 
-def _focus(relevance: list[np.ndarray], config: PromptConfig) -> list[list[int]]:
-    """Each paper's best few sentences; papers far below the best one are left out."""
-    best = max(float(np.max(r)) for r in relevance)
-    keep = [float(np.max(r)) >= config.min_relative * best if best > 0 else True for r in relevance]
-    keep[int(np.argmax([np.max(r) for r in relevance]))] = True
-    return [_top(r, config.focus_sentences) if k else [] for r, k in zip(relevance, keep)]
+def _focus(relevance: list[np.ndarray], config: PromptConfig, compared: Sequence[int] = ()) -> list[list[int]]:
+    """Each kept paper's best few sentences. Kept: the best papers within ``paper_margin`` of the best one
+    (at most ``max_papers``), and every paper most about a thing the question compares."""
+    bests = [float(np.max(r)) for r in relevance]
+    ranked = sorted(range(len(bests)), key=lambda i: -bests[i])
+    keep = {i for i in ranked[:config.max_papers] if bests[i] >= bests[ranked[0]] - config.paper_margin}
+    keep.update(compared)
+    return [_top(r, config.focus_sentences) if i in keep else [] for i, r in enumerate(relevance)]
 
 
 def _shorten_to_fit(sents: list[str], j: int, cost: Callable[[], int], limit: int) -> None:
