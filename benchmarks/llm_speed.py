@@ -41,8 +41,11 @@ def measure(answerer, questions: list[str], settings=SETTINGS) -> dict[str, dict
     for question in questions:
         for name, threads, keep in settings:
             llm.config = replace(llm.config, n_threads=threads)
+            # Each setting starts from an empty cache (the previous setting just processed this very prompt, which
+            # llama.cpp would otherwise reuse whole); a kept prefix is then restored from its saved state, as for
+            # any new question, and only the question's own tokens are processed.
+            llm._llama.reset()
             if not keep:
-                llm._llama.reset()  # nothing cached: the whole prompt is processed
                 saved, llm._prefix = llm._prefix, None
             answer = answerer.ask(question)
             if not keep:

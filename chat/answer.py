@@ -32,15 +32,20 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure, rarity_of
 from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citations
+from chat.citations import strip_markers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.prompt import PromptConfig, build_prompt, fixed_prefix
+from chat.refusal import is_refusal
 from chat.rewrite import RewriteConfig, rewrite
-from chat.sentences import SentenceVectors, display_title
+from chat.sentences import SentenceVectors, display_title, split_sentences
 from ingest.records import Paper
 from ingest.untrusted import normalise_question
 
+KEY_QUOTE_LABEL = "From the abstract:"  # before the best quoted sentence when the model's answer lacks it
 # Why the model's text was replaced by the extractive answer (one line, shown with the answer).
 FALLBACK_NOTES = {
     "refused": "The model said the sources do not answer, but they do: showing the quoted answer instead.",
@@ -60,6 +65,9 @@ class AnswerConfig:
     abstain: AbstainConfig = AbstainConfig()
     check: CheckConfig = CheckConfig()
     rewrite: RewriteConfig = RewriteConfig()
+    # A model's answer that does not already say what the best quoted sentence says (cosine below this with each
+    # of its sentences) is followed by that sentence, labelled: small models often answer from a weaker sentence.
+    key_quote_cosine: float | None = 0.8
     # The model starting to echo the prompt's structure has stopped answering.
     stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:", "<sources", "</sources>")
 
@@ -179,10 +187,10 @@ class Answerer:
             answer = self._abstain(base, clock)
             yield Draft(answer, final=True)
         else:
-            answer = self._extract(base, clock)
+            answer, best = self._extract(base, clock)
             yield Draft(answer, final=self.llm is None)
             if self.llm is not None:
-                answer = yield from self._generate(base, history, clock, answer)
+                answer = yield from self._generate(base, history, clock, answer, best)
         yield answer
 
     def _abstain(self, base: dict, clock: "_Clock") -> Answer:
@@ -195,7 +203,8 @@ class Answerer:
         return Answer(answer=text, mode=self.mode, abstained=True, citations=(), timings=clock.done(),
                       model="", prompt_tokens=0, removed_markers=0, unsupported=0, **base)
 
-    def _extract(self, base: dict, clock: "_Clock") -> Answer:
+    def _extract(self, base: dict, clock: "_Clock") -> tuple[Answer, tuple[str, str] | None]:
+        """The extractive answer, and its best sentence with that sentence's paper id (None when it quotes none)."""
         papers = [h.paper for h in base["retrieved"]]
         extract = extractive_answer(base["standalone_query"], papers, self.vectors, self.config.extractive)
         clock.lap("extract")
@@ -204,9 +213,10 @@ class Answerer:
         checked = check_citations(body, [p.abstract for p in chosen], self.vectors, self.config.check,
                                   titles=[_title(p) for p in chosen])
         clock.lap("check")
-        return self._finish(base, f"{LABEL}\n\n{checked.text}", checked, chosen, clock, mode="extractive")
+        best = (extract.picks[0].sentence, papers[extract.picks[0].paper].paper_id) if extract.picks else None
+        return self._finish(base, f"{LABEL}\n\n{checked.text}", checked, chosen, clock, mode="extractive"), best
 
-    def _generate(self, base: dict, history, clock: "_Clock", extracted: Answer):
+    def _generate(self, base: dict, history, clock: "_Clock", extracted: Answer, best: tuple[str, str] | None):
         """Stream the model's answer, attach its citations; the extractive answer when it is not usable."""
         papers = [h.paper for h in base["retrieved"]]
         prompt = build_prompt(base["question"], papers, history, self.llm.n_ctx, self._count, self.config.prompt,
@@ -222,18 +232,36 @@ class Answerer:
         clock.lap("generate")
         raw = "".join(pieces).strip()
         shown = [papers[i] for i in prompt.sources]
-        checked = check_citations(raw, [p.abstract for p in shown], self.vectors, self.config.check,
+        quote = self._key_quote(raw, best, shown)
+        checked = check_citations(raw + quote, [p.abstract for p in shown], self.vectors, self.config.check,
                                   titles=[_title(p) for p in shown], question=base["standalone_query"])
         clock.lap("check")
         extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages,
                      shown=tuple(p.paper_id for p in shown),
                      model=self._model_name(), markers_total=checked.total, removed_markers=checked.removed)
         if checked.usable:
-            return self._finish(base, checked.text, checked, shown, clock, mode="llm", **extra)
+            text = checked.text
+            if quote and "\n\n" in text:  # the quote is the last paragraph: labelled as a quotation
+                said, quoted = text.rsplit("\n\n", 1)
+                text = f"{said}\n\n{KEY_QUOTE_LABEL} {quoted}"
+            return self._finish(base, text, checked, shown, clock, mode="llm", **extra)
         reason = "empty" if not checked.sentences and not checked.refusals else (
             "refused" if checked.refusals and not any(c.supported for c in checked.sentences) else "unsupported")
         extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
         return replace(extracted, **extra)
+
+    def _key_quote(self, raw: str, best: tuple[str, str] | None, shown: Sequence[Paper]) -> str:
+        """``best`` (the extractive answer's best sentence and its paper) as a last paragraph with the marker
+        of its paper among ``shown``, unless the model's answer already says it ('' then)."""
+        limit = self.config.key_quote_cosine
+        number = next((n for n, p in enumerate(shown, 1) if best and p.paper_id == best[1]), None)
+        said = split_sentences(strip_markers(raw))
+        if limit is None or number is None or self.vectors is None or not said or is_refusal(raw):
+            return ""
+        matrix = self.vectors([best[0], *said])
+        if float(np.max(matrix[1:] @ matrix[0])) >= limit:
+            return ""
+        return f"\n\n{best[0]} [{number}]"
 
     def _finish(self, base: dict, text: str, checked: CheckedText, papers: list[Paper], clock: "_Clock",
                 mode: str, **extra) -> Answer:

@@ -48,16 +48,20 @@ _PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
 
 
 def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool = True, check_names: bool = True,
-                   check_negation: bool = True, check_antonyms: bool = True, without_negates: bool = True
-                   ) -> tuple[str, ...]:
-    """Readable problems of ``claim`` against the ``aligned`` source sentence and the whole ``source`` text."""
+                   check_negation: bool = True, check_antonyms: bool = True, without_negates: bool = True,
+                   question: str = "") -> tuple[str, ...]:
+    """Readable problems of ``claim`` against the ``aligned`` source sentence and the whole ``source`` text.
+
+    A negation the claim repeats from the ``question`` ("models that see no text") is the question's
+    premise, not the claim's: it is not held against the claim.
+    """
     found: list[str] = []
     if check_numbers:
         have = numbers(source)
         found += [f"number {n} not in source" for n in numbers(claim) if not _number_in(n, have)]
     if check_names:
         found += [f"name {n} not in source" for n in names(claim) if not mentions(source, n)]
-    if check_negation and (problem := _negation_problem(claim, aligned, without_negates)):
+    if check_negation and (problem := _negation_problem(claim, aligned, without_negates, question)):
         found.append(problem)
     if check_antonyms and (swap := _antonym_swap(claim, aligned)):
         found.append(swap)
@@ -135,8 +139,10 @@ def negated(text: str, without: bool = True) -> bool:
     return bool(negation_scope(text, without)) or bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text)))
 
 
-def negation_scope(text: str, without: bool = True, width: int = 3) -> set[str]:
-    """What a text negates: the first ``width`` content words after each negation (stemmed).
+def negation_scope(text: str, without: bool = True, width: int = 3, premises: frozenset[str] = frozenset()
+                   ) -> set[str]:
+    """What a text negates: the first ``width`` content words after each negation (stemmed). A negation
+    whose first word is among ``premises`` (what the question itself negates) is left out.
 
     >>> sorted(negation_scope("It runs without additional learned weights, not only on GPUs."))
     ['addit', 'learn', 'weight']
@@ -146,13 +152,16 @@ def negation_scope(text: str, without: bool = True, width: int = 3) -> set[str]:
     cues = [*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())]
     for match in cues:
         clause = re.split(r"[.;:!?]\s", cleaned[match.end():match.end() + 120] + " ", maxsplit=1)[0]
-        found.update(content_words(clause)[:width])  # a negation reaches no further than its clause
+        words = content_words(clause)[:width]  # a negation reaches no further than its clause
+        if not (words and words[0] in premises):
+            found.update(words)
     return found
 
 
-def _negation_problem(claim: str, aligned: str, without: bool) -> str:
+def _negation_problem(claim: str, aligned: str, without: bool, question: str = "") -> str:
     """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes")."""
-    mine, theirs = negation_scope(claim, without), negation_scope(aligned, without)
+    premises = frozenset(negation_scope(question, without, width=1))  # "…models that see no text?"
+    mine, theirs = negation_scope(claim, without, premises=premises), negation_scope(aligned, without)
     if mine & theirs:
         return ""  # both negate the same thing
     # One shared word ("sampling" / "without compromising the sample quality") is not the same statement.

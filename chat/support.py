@@ -127,7 +127,7 @@ def _support(claim: str, sentences: list[str], title: str, windows: list[str], c
     sentence = aligned if _is_single(aligned, sentences) else _best_single(claim, aligned, sentences)
     problems = contradictions(claim, sentence, whole, check_numbers=config.check_numbers, check_names=config.check_names,
                               check_negation=config.check_negation, check_antonyms=config.check_antonyms,
-                              without_negates=config.without_negates)
+                              without_negates=config.without_negates, question=question)
     close = cosine >= config.min_cosine or (overlap >= config.min_overlap and
                                            (_vectorless(cosines) or cosine >= config.floor_cosine))
     return Support(close and not problems, round(cosine, 4), round(overlap, 4), sentence, problems)

@@ -202,9 +202,9 @@ def test_a_model_that_refuses_when_the_evidence_is_there_gets_the_quoted_answer(
 
 def test_a_model_that_invents_facts_gets_the_quoted_answer(retriever, embedder, smol):
     answer = Answerer(retriever, smol, embedder=embedder).ask(
-        "In which year and at which conference was the QLoRA paper on 4-bit finetuning published?")
+        "What share of ChatGPT's performance does Guanaco reach on the Vicuna benchmark, and after how long?")
     assert not answer.abstained and "not cover" not in answer.answer
-    if answer.mode == "extractive":  # SmolLM2 invents a year and a venue: nothing supports them
+    if answer.mode == "extractive":  # SmolLM2 invents numbers: nothing supports them
         assert answer.fallback == "unsupported" and answer.notes == (FALLBACK_NOTES["unsupported"],)
     assert all(c.supported for c in answer.checks if c.cited)
 
@@ -263,3 +263,29 @@ def test_a_model_rewrite_that_answers_instead_of_rewriting_falls_back_to_the_sim
     history = [("How does QLoRA finetune a 65B model?", "It uses 4-bit quantization [1].")]
     assert rewrite_with_model("and how much memory does it save?", history, llm) is None  # a story is no query
     assert rewrite("and how much memory does it save?", history, llm) == "how much memory does QLoRA save?"
+
+
+# The real model made to answer with a true but weak sentence of the QLoRA abstract (the template is replaced).
+WEAK_TEMPLATE = ("{{ '<|im_start|>system\\nYou repeat text exactly.<|im_end|>\\n<|im_start|>user\\nRepeat exactly: "
+                 "QLoRA uses Low Rank Adapters.<|im_end|>\\n<|im_start|>assistant\\n' }}")
+
+
+@pytest.mark.parametrize("key_quote", [0.8, None])
+def test_an_answer_that_misses_the_best_sentence_is_followed_by_it(retriever, embedder, key_quote):
+    from chat.answer import KEY_QUOTE_LABEL
+    from models.llm import LLMConfig, LocalLLM
+
+    weak = LocalLLM(LLMConfig(model=smollm2_path(), n_ctx=2048, temperature=0.0, max_tokens=40,
+                              chat_template=WEAK_TEMPLATE))
+    config = AnswerConfig(key_quote_cosine=key_quote)
+    answer = Answerer(retriever, weak, config, embedder=embedder).ask("How does QLoRA reduce memory usage?")
+    assert "Low Rank Adapters" in answer.raw and answer.mode == "llm"
+    said = answer.answer.split("\n\n")
+    if key_quote is None:  # the model's answer alone
+        assert len(said) == 1 and KEY_QUOTE_LABEL not in answer.answer
+        return
+    assert len(said) == 2 and said[1].startswith(KEY_QUOTE_LABEL)
+    quote = strip_markers(said[1][len(KEY_QUOTE_LABEL):]).strip()
+    qlora = next(c for c in answer.citations if c.paper_id == QLORA_ID)
+    assert quote in retriever.store.get_papers([QLORA_ID])[QLORA_ID].abstract and "memory" in quote
+    assert [m.numbers for m in parse_markers(said[1])] == [(qlora.n,)] and all(c.supported for c in answer.checks)
