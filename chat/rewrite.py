@@ -127,6 +127,8 @@ def _resolve(question: str, subject: Subject, previous: str) -> tuple[str, Subje
         return f"{previous.rstrip('?.! ')} {about.group(1).strip()}?", subject
     if about and not _referring(about.group(1)) and names(about.group(1)):
         new = about.group(1).strip()
+        if subject.extra:  # what was carried along for the old subject ("Why (SSMs)?") is not about the new one
+            previous = previous.replace(f" ({subject.extra})", "")
         where = previous.lower().find(subject.text.lower())
         if where >= 0:
             return previous[:where] + new + previous[where + len(subject.text):], Subject(new)

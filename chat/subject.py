@@ -128,6 +128,11 @@ def key_phrase(question: str, max_words: int = 6) -> str:
     return first
 
 
+# Words that end a subject phrase as a predicate would: "What is instruction tuning good for?"
+_PREDICATES = frozenset("good useful better worse best bad important helpful effective possible necessary needed "
+                        "hard difficult easy enough".split())
+
+
 def _skip(tokens: list[str], i: int) -> int:
     while i < len(tokens) and tokens[i].lower() in _SKIP:
         i += 1
@@ -139,7 +144,8 @@ def _phrase(tokens: list[str], i: int, max_words: int) -> tuple[str, int]:
     phrase: list[str] = []
     while i < len(tokens):
         low = tokens[i].lower()
-        if phrase and (low in VERBS or low.rstrip("s") in VERBS or low in QUESTION_WORDS or _past(low)):
+        if phrase and (low in VERBS or low.rstrip("s") in VERBS or low in QUESTION_WORDS or _past(low)
+                       or low in _PREDICATES):
             break
         phrase.append(tokens[i])
         i += 1

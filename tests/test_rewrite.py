@@ -40,11 +40,14 @@ ABSTAINED = ("The indexed papers do not cover this question. The nearest papers 
     ([(QLORA_Q, QLORA_A), ("and how much memory does it save?", "It saves memory [1]."),
       ("What new data type does it introduce?", "4-bit NormalFloat [1].")], "Is it optimal for normal weights?",
      "QLoRA"),  # three turns on: still the same subject
+    ([("What is instruction tuning good for?", "It helps [1].")], "which datasets are used for it?",
+     "instruction tuning"),
 ])
 def test_a_follow_up_carries_the_previous_subject(history, follow_up, subject):
     assert needs_context(follow_up)
     standalone = rewrite(follow_up, history)
     assert subject.lower() in standalone.lower(), standalone
+    assert " good" not in standalone  # a predicate is not part of the subject
     assert "GB" not in standalone.split() and "LLM" not in standalone  # never a unit or an acronym from anywhere
 
 
@@ -64,6 +67,9 @@ def test_what_about_swaps_in_the_new_subject():
     history = [("How much memory does QLoRA save?", "It saves memory [1].")]
     assert rewrite_simple("What about LoRA?", history) == "How much memory does LoRA save?"
     assert conversation_state([*history, ("What about LoRA?", "Less [1].")])[0].text == "LoRA"
+    ssm = [("How do state space models (SSMs) compare with transformers?", "We use state-space models (SSMs) [1]."),
+           ("Why?", "They scale [1].")]
+    assert rewrite_simple("What about ALiBi?", ssm) == "Why (ALiBi)?"  # nothing carried over from the old subject
 
 
 @pytest.mark.parametrize("question, expected", [
