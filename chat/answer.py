@@ -232,9 +232,12 @@ class Answerer:
         clock.lap("generate")
         raw = "".join(pieces).strip()
         shown = [papers[i] for i in prompt.sources]
-        quote = self._key_quote(raw, best, shown)
-        checked = check_citations(raw + quote, [p.abstract for p in shown], self.vectors, self.config.check,
-                                  titles=[_title(p) for p in shown], question=base["standalone_query"])
+        sources = dict(abstracts=[p.abstract for p in shown], vectors=self.vectors, config=self.config.check,
+                       titles=[_title(p) for p in shown], question=base["standalone_query"])
+        checked = check_citations(raw, **sources)  # the model's own text decides whether it is usable
+        quote = self._key_quote(raw, best, shown) if checked.usable else ""
+        if quote:
+            checked = check_citations(raw + quote, **sources)
         clock.lap("check")
         extra = dict(prompt_tokens=prompt.tokens, prompt_tokens_saved=prompt.saved, raw=raw, messages=prompt.messages,
                      shown=tuple(p.paper_id for p in shown),
