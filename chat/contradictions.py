@@ -160,13 +160,14 @@ def negation_scope(text: str, without: bool = True, width: int = 3, premises: fr
 
 def _negation_problem(claim: str, aligned: str, without: bool, question: str = "") -> str:
     """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes")."""
-    premises = frozenset(negation_scope(question, without, width=1))  # "…models that see no text?"
-    mine, theirs = negation_scope(claim, without, premises=premises), negation_scope(aligned, without)
+    mine, theirs = negation_scope(claim, without), negation_scope(aligned, without)
     if mine & theirs:
         return ""  # both negate the same thing
     # One shared word ("sampling" / "without compromising the sample quality") is not the same statement.
     if len(theirs & set(content_words(claim))) >= min(2, len(theirs)) and theirs and not mine:
         return "source is negated, claim is not"
+    premises = frozenset(negation_scope(question, without, width=1))  # "…models that see no text?"
+    mine = negation_scope(claim, without, premises=premises)  # the question's own negation is not the claim's
     if mine and len(mine & set(content_words(aligned))) >= min(2, len(mine)):
         return "negation differs from the source"
     return ""

@@ -145,3 +145,23 @@ def test_checker_keeps_line_layout(vectors):
     assert checked.text == ("Findings:\n- QLoRA saves memory with 4-bit NormalFloat and paged optimizers [1].\n"
                             "- Goat is fine-tuned on a synthetically generated dataset [2].")
     assert checked.removed == 1 and [s.action for s in checked.sentences] == ["added", "kept"]
+
+
+@pytest.mark.parametrize("claim, question, supported", [
+    # the claim repeats the question's own negation: the question's premise, not the claim's
+    ("TWIST trains spoken language models that see no text by warm-starting from a textual language model.",
+     "How does TWIST train spoken language models that see no text?", True),
+    # the source negates what the question negates; the claim quotes it: supported
+    ("Perceiver IO reaches state-of-the-art optical flow with no explicit mechanisms for multiscale correspondence.",
+     "What does Perceiver IO reach without explicit multiscale mechanisms?", True),
+    # the question's negation does not excuse a claim that drops the source's negation
+    ("Perceiver IO needs explicit mechanisms for multiscale correspondence to reach state-of-the-art optical flow.",
+     "What does Perceiver IO reach without explicit multiscale mechanisms?", False),
+])
+def test_a_negation_from_the_question_is_neutral(vectors, claim, question, supported):
+    sources = ["We propose TWIST, a method for training SpeechLMs using a warm-start from a pretrained textual "
+               "language model.",
+               "Perceiver IO achieves state-of-the-art performance on Sintel optical flow estimation with no explicit "
+               "mechanisms for multiscale correspondence."]
+    checked = check_citations(claim, sources, vectors, question=question)
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
