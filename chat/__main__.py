@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="use the Chroma server at HOST instead of --index (default: $CHROMA_HOST)")
     ask.add_argument("--chroma-port", type=int, default=int(os.environ.get("CHROMA_PORT") or 8000),
                      help="the Chroma server's port (default: $CHROMA_PORT, else 8000)")
-    ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default' (Qwen2.5-0.5B-Instruct, "
+    ask.add_argument("--model", help="GGUF file, 'owner/repo:file.gguf', 'default' (Qwen2.5-1.5B-Instruct, "
                                      "downloaded once), or 'none' for extractive answers (default: "
                                      "$PAPERCHAT_MODEL, else 'default'; offline and not downloaded: extractive)")
     ask.add_argument("--k", type=int, default=5, help="papers retrieved per question (default 5)")

@@ -7,10 +7,11 @@
 - ``coverage``: the share of the question's words found in one top paper, each weighted by how
   rare it is in the index, with hyphens, case, inflection and glued words normalised
   (``chat.evidence``): "warmup", "LAMB" count, "model" hardly does;
-- ``names``: the share of the methods, models and datasets the question names (LAMB, Swin
-  Transformer, GPT-4; ``chat.subject.names``) that a top paper is *about*: named in its title or
-  twice in its abstract (0 when the question names none). A question about an optimiser that the
-  papers mention once, in passing, gets nothing from it; one about the paper's own method does.
+- ``names``: 1 when every method, model or dataset the question names (LAMB, Swin Transformer,
+  GPT-4; ``chat.subject.names``) is what a top paper is *about* — named in its title or twice in
+  its abstract — else 0 (also when it names none). A question about an optimiser that the papers
+  mention once, in passing, gets nothing from it, even when it also names BERT; one about a
+  paper's own method does.
 
 The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names``
 is below ``threshold``. A question of ``long_words`` words or more is also scored sentence by
@@ -65,7 +66,7 @@ class AbstainConfig:
 class Evidence:
     dense: float  # similarity of the best part: cosine with a retrieved chunk or a top paper's sentence
     coverage: float  # rarity-weighted share of its words found in one top paper
-    names: float  # share of its named methods/models that a top paper is about (0.0: it names none)
+    names: float  # 1.0 when a top paper is about every method/model it names (0.0: it names none)
     support: float  # the best part's weighted sum, compared with the threshold
     parts: tuple[Part, ...] = ()  # the whole question first, then its sentences (long questions)
 
@@ -93,7 +94,8 @@ def measure(query: str, papers: Sequence[tuple[Paper, float]], config: AbstainCo
     keys = list(dict.fromkeys(key(u) for us in piece_units for u in us))
     weight = dict(rarity(keys)) if rarity is not None else {}
     parts = tuple((similar[i], max(coverage(piece_units[i], t, weight) for t in texts),
-                   name_focus(named(pieces[i]), [(p.title, p.abstract) for p, _ in top])) for i in range(len(pieces)))
+                   float(name_focus(named(pieces[i]), [(p.title, p.abstract) for p, _ in top]) == 1.0))
+                  for i in range(len(pieces)))
     best = max(parts, key=config.support)
     return Evidence(*best, config.support(best), parts)
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from models.errors import UnavailableError
 from models.threads import threads_now
 
-# Qwen2.5-0.5B-Instruct, 4-bit: ~400 MB, a real chat template, 32k context, and fast enough on two CPU cores.
-DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf"
+# Qwen2.5-1.5B-Instruct, 4-bit: ~1.1 GB, a real chat template, 32k context. Chosen over the 0.5B by measurement
+# (README "The language model"): more key facts and fewer replaced answers, first token ~2 s on two CPU cores.
+DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"
 ALIASES = {"default": DEFAULT_MODEL}
 NO_MODEL = frozenset({"", "none", "extractive", "off"})  # names that ask for extractive answers
 _HUB_SPEC = re.compile(r"^(?P<repo>[\w.\-]+/[\w.\-]+)(?:@(?P<revision>[\w.\-/]+))?:(?P<file>[^:]+\.gguf)$", re.I)

@@ -207,10 +207,10 @@ def test_a_space_fetches_its_default_model_on_first_start(tmp_path_factory, smal
         env = {**_private_env(tmp_path_factory, "space-env"), "SPACE_ID": "someone/paperchat", "HF_HUB_OFFLINE": "0",
                "HF_ENDPOINT": endpoint, "PAPERCHAT_INDEX": str(index)}
         with serve_app(["--samples", str(small_samples)], env=env) as space:
-            wait_for_line(space, "model Qwen2.5 0.5B Instruct (Q4_K_M) ready")  # downloaded in the background
+            wait_for_line(space, "model Qwen2.5 1.5B Instruct (Q4_K_M) ready")  # downloaded in the background
             assert f"loading model {DEFAULT_MODEL}" in space.output and "model download:" in space.output
             assert any(r.startswith("GET /Qwen/") for r in hub.requests)
             result = Client(space.url, verbose=False).predict(QUESTION, api_name="/ask")
     # The model answered (the tiny model writes stories, so the checker may show the quoted answer instead).
-    assert result["model"] == "qwen2.5-0.5b-instruct-q4_k_m.gguf"
+    assert result["model"] == "qwen2.5-1.5b-instruct-q4_k_m.gguf"
     assert os.listdir(env["HF_HOME"])  # the model went to the cache the Space may write to
