@@ -47,13 +47,18 @@ from chromadb.config import Settings  # noqa: E402
 from chromadb.errors import ChromaError  # noqa: E402
 
 _PAGE = 2000
-_FIRST_CHUNKS = 4  # chunk ids tried per paper before its n_chunks is known (an arXiv abstract: 2-4 chunks)
 _PROBE = 6  # chunk ids fetched per paper and round by nearest_among (an arXiv abstract: ~5 chunks)
 _LIST_FIELDS = ("authors", "categories", "sources")
 # A reader whose in-memory vectors lag another process's writes gets these from Chroma
 # ("Error finding id"), or AttributeError from a client another thread just replaced; a
 # client of a server that was restarted gets NotFoundError for the collections it knew.
 _STALE = (ChromaError, AttributeError)
+
+
+def _split_id(chunk_id: str) -> tuple[str, int]:
+    """'2305.14314#2' -> ('2305.14314', 2): chunk ids are the paper id and the chunk's position."""
+    paper_id, position = chunk_id.rsplit("#", 1)
+    return paper_id, int(position)
 
 
 def _reading(method):
@@ -444,34 +449,11 @@ class Store:
 
     @_reading
     def score_chunks(self, vector, paper_ids: Sequence[str]) -> list[ChunkHit]:
-        """Every chunk of ``paper_ids`` with its exact cosine to ``vector``, best first.
-
-        Chunks are fetched by id (``paper#0``, ``paper#1``, … up to the ``n_chunks`` the
-        first ones record), so the cost follows the number of papers asked for, not the
-        size of the index: a vector query filtered on paper ids scans metadata and took
-        100-290 ms at 100k papers (benchmarks/RESULTS.md).
-        """
-        ids = list(dict.fromkeys(paper_ids))
-        rows = self._chunk_rows([f"{pid}#{i}" for pid in ids for i in range(_FIRST_CHUNKS)])
-        counts = {m["paper_id"]: int(m.get("n_chunks", 1)) for _, _, m, _ in rows}
-        rest = [f"{pid}#{i}" for pid, n in counts.items() for i in range(_FIRST_CHUNKS, n)]
-        rows += self._chunk_rows(rest) if rest else []
-        if not rows:
-            return []
-        matrix = np.asarray([r[3] for r in rows], dtype=np.float32)
-        query = np.asarray(vector, dtype=np.float32)
-        cosines = matrix @ query / np.maximum(np.linalg.norm(matrix, axis=1) * np.linalg.norm(query), 1e-12)
-        hits = [ChunkHit(cid, m["paper_id"], int(m["position"]), doc, float(c))
-                for (cid, doc, m, _), c in zip(rows, cosines)]
-        return sorted(hits, key=lambda h: -h.score)
-
-    def _chunk_rows(self, ids: Sequence[str]) -> list[tuple[str, str, dict, object]]:
-        rows = []
-        for start in range(0, len(ids), _PAGE):
-            got = self._chunks.get(ids=list(ids[start:start + _PAGE]),
-                                   include=["documents", "metadatas", "embeddings"])
-            rows += zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
-        return rows
+        """Every chunk of ``paper_ids`` with its exact cosine to ``vector`` and its text, best first
+        (:meth:`nearest_among`, then the texts of those chunks)."""
+        ranked = self.nearest_among(vector, paper_ids)
+        texts = self.chunk_texts([chunk_id for chunk_id, _ in ranked])
+        return [ChunkHit(chunk_id, *_split_id(chunk_id), texts.get(chunk_id, ""), score) for chunk_id, score in ranked]
 
     def chunk_table(self) -> Iterator[tuple[str, str, int, int]]:
         """(chunk_id, paper_id, position, n_chunks) of every chunk, from metadata only."""
