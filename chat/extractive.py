@@ -43,7 +43,7 @@ class ExtractiveConfig:
     max_papers: int = 3
     max_sentences: int = 4
     per_paper: int = 3
-    same_paper_margin: float = 0.6  # a sentence of the best sentence's paper within this of its score is quoted...
+    same_paper_margin: float = 1.2  # a sentence of the best sentence's paper within this of its score is quoted...
     other_paper_margin: float = 0.1  # ...one of another paper only this close (scores include a rank penalty)
     min_cosine: float = 0.3  # no sentence below this cosine with the question is quoted, however it ranks
     anchor_min_cosine: float = 0.2  # the best sentence about one of the things a question compares

@@ -59,6 +59,11 @@ _ROLES = (
                               r"(?:a\s+)?(?:challenging|challenge|difficult|unclear|limited|important|crucial|open)\b|"
                               r"\bincreasingly\b|\blittle\s+is\s+known\b", re.I)),
 )
+# A sentence that goes on from the one before ("It consists of two parts", "Specifically, we …") is
+# about what that sentence introduced: it is also scored with that sentence as its context.
+_FOLLOW_ON = re.compile(r"^(?:it|its|this|these|they|their|such|specifically|concretely|in\s+particular|first(?:ly)?|"
+                        r"second(?:ly)?|then|next|finally|to\s+(?:this\s+end|do\s+so)|the\s+(?:proposed\s+|resulting\s+)?"
+                        r"(?:method|approach|model|framework|system|technique|algorithm|pipeline))\b", re.I)
 _URL = re.compile(r"\([^()]*(?:https?://|www\.)[^()]*\)|(?:https?://|www\.)\S+|\S+@\S+\.[a-z]+")
 _MARKS = re.compile(r"[\u2020\u2021\u2217*\u00a7]+(?=[\s.,;:)]|$)")
 
@@ -83,6 +88,7 @@ class RelevanceConfig:
     name_for_method: float = 0.3  # a name the question does not contain, for "what method/what is" questions
     method: float = 0.2  # "we propose …", "by …-ing"
     min_words: int = 5
+    follow_on: bool = True  # a follow-on sentence ("It consists of …") takes its cosine with the one before it as context
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,8 @@ def score_sentences(query: str, papers: Sequence[Paper], vectors, config: Releva
         return []
     cosine = np.zeros(len(items)) if vectors is None else _cosines(query, [t for _, _, t, _ in items], vectors)
     prior = np.array([_prior(query, question_kind(query), i, j, text, role, config) for i, j, text, role in items])
+    if vectors is not None and config.follow_on:
+        cosine = _with_context(query, papers, items, cosine, vectors)
     scores = cosine + prior
     return [Scored(i, j, t, float(s), float(c)) for (i, j, t, _), s, c in zip(items, scores, cosine)]
 
@@ -158,6 +166,22 @@ def _prior(query: str, kind: str, paper: int, position: int, text: str, role: st
     if kind in ("method", "definition", "other") and {n.lower() for n in names(text)} - {n.lower() for n in names(query)}:
         score += config.name_for_method
     return score
+
+
+def _with_context(query: str, papers: Sequence[Paper], items: list, cosine: np.ndarray, vectors) -> np.ndarray:
+    """``cosine`` where each follow-on sentence has its cosine read with the sentence before it, when higher.
+
+    "It consists of two components: first, devising a plan …" says nothing of Plan-and-Solve by
+    itself; after "we propose Plan-and-Solve (PS) Prompting." it answers "What are the parts of
+    Plan-and-Solve?".
+    """
+    follow = [n for n, (_, j, text, _) in enumerate(items) if j > 0 and _FOLLOW_ON.match(text)]
+    if not follow:
+        return cosine
+    texts = [split_sentences(papers[items[n][0]].abstract)[items[n][1] - 1] + " " + items[n][2] for n in follow]
+    out = cosine.copy()
+    out[follow] = np.maximum(cosine[follow], _cosines(query, texts, vectors))
+    return out
 
 
 def _cosines(query: str, texts: list[str], vectors) -> np.ndarray:

@@ -32,6 +32,7 @@ it its into via than then when where which while who whose can may will not also
 _URL_GLUE = re.compile(r"(?<=[A-Za-z])(?=https?://)|(?<=[a-z])(?=(?:www\.|github\.com|huggingface\.co)[\w/])")
 _FOOTNOTE = re.compile(r"(?<=[A-Za-z.,;:)])(\d)\1{2}(?=\s*(?:https?://|www\.|[A-Z])|\s*$)|[†‡∗]+")
 _SENTENCE_GLUE = re.compile(r"(?<=[a-z]{2}[a-z)])\.(?=[A-Z][A-Za-z])")  # "… for LLMs.LLM+P takes …"
+_DOTTED = re.compile(r"[A-Za-z][\w\-+]*\.[A-Z][\w\-+]*")  # "TaskMatrix.AI": a name when the text repeats it
 _PUNCTUATION_GLUE = re.compile(r"(?<=[a-z])([,;:])(?=[A-Z][a-z]*[A-Z])")  # "evaluation,WizardLM achieves"
 _WORD_NUMBER = re.compile(r"(?<![\w.'\u2019-])([a-z]{2,})(\d+(?:[.,]\d+)?)(?![\w-])")
 _PREFIX_NAME = re.compile(r"\b([a-z]+)([A-Z][A-Za-z0-9\-+.]*)")
@@ -53,7 +54,7 @@ def repair_scraped(text: str) -> str:
     """``text`` with glued words, URLs and numbers separated and footnote marks dropped (see the module doc)."""
     text = _URL_GLUE.sub(" ", text)
     text = _FOOTNOTE.sub(" ", text)
-    text = _SENTENCE_GLUE.sub(". ", text)
+    text = _unglue_sentences(text)
     text = _PUNCTUATION_GLUE.sub(r"\1 ", text)
     text = _WORD_NUMBER.sub(lambda m: f"{m[1]} {m[2]}" if known_word(m[1]) else m[0], text)
     text = _PREFIX_NAME.sub(lambda m: f"{m[1]} {m[2]}" if _split_prefix(m[1], m[2]) else m[0], text)
@@ -61,6 +62,28 @@ def repair_scraped(text: str) -> str:
     text = _TOKEN.sub(lambda m: _split_suffix(m[0], names), text)
     text = re.sub(r"(?<![\w'\u2019-])(a|an)([a-z]{3,})\b", _split_article, text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def _unglue_sentences(text: str) -> str:
+    """'loop.LLM+P takes' -> 'loop. LLM+P takes'; a dotted token the text has twice ('TaskMatrix.AI') stays whole.
+
+    >>> _unglue_sentences("We build TaskMatrix.AI for APIs. TaskMatrix.AI links models.It scales.")
+    'We build TaskMatrix.AI for APIs. TaskMatrix.AI links models. It scales.'
+    """
+    seen: dict[str, int] = {}
+    for token in _DOTTED.findall(text):
+        seen[token] = seen.get(token, 0) + 1
+    names = tuple(t for t, n in seen.items() if n > 1)
+    def split(match: re.Match) -> str:
+        start = match.start()
+        return match[0] if any(_inside(text, start, name) for name in names) else ". "
+    return _SENTENCE_GLUE.sub(split, text)
+
+
+def _inside(text: str, dot: int, name: str) -> bool:
+    """Whether the dot at ``dot`` is the dot of an occurrence of ``name``."""
+    offset = name.index(".")
+    return text.startswith(name, dot - offset) if dot >= offset else False
 
 
 def _split_prefix(prefix: str, rest: str) -> bool:

@@ -89,6 +89,17 @@ def test_extractive_drops_near_duplicate_sentences(embedder):
     assert sum("65B parameter model" in s for s in quoted) == 1
 
 
+def test_a_sentence_that_goes_on_from_the_method_is_quoted_with_it(retriever, embedder):
+    """"It consists of two components: …" names no method; read after "we propose Plan-and-Solve" it answers."""
+    paper = next(p for p in retriever.store.iter_papers() if "we propose Plan-and-Solve (PS) Prompting" in p.abstract)
+    question, vectors = "What are the two parts of Plan-and-Solve prompting?", SentenceVectors(embedder)
+    tight = ExtractiveConfig(same_paper_margin=0.6)  # so that only the sentence's own score can bring it in
+    quoted = extractive_answer(question, [paper], vectors, tight).text
+    assert "devising a plan" in quoted and "we propose Plan-and-Solve" in quoted
+    alone = replace(tight, relevance=replace(tight.relevance, follow_on=False))
+    assert "devising a plan" not in extractive_answer(question, [paper], vectors, alone).text
+
+
 @pytest.mark.parametrize("question", OOD[::6] + UNCOVERED[:3])
 def test_out_of_domain_questions_abstain_and_list_the_nearest_papers(answerer, question):
     answer = answerer.ask(question)

@@ -61,6 +61,12 @@ def test_dump_pairs_ids_with_abstracts_and_keeps_versions():
     assert len({p.paper_id for p in papers}) == 100
 
 
+def test_a_dotted_name_the_abstract_repeats_is_not_split_as_a_glued_sentence_end():
+    papers, _ = _read(SEED_FILES["001"])
+    text = next(p.abstract for p in papers if "TaskMatrix" in p.abstract)
+    assert "we introduce TaskMatrix.AI as a new AI ecosystem" in text and "TaskMatrix. AI" not in text
+
+
 def test_papers_page_strips_the_glued_subscribe():
     papers, _ = _read(SEED_FILES["003"])
     assert papers[0].title == "Few-Shot Bot: Prompt-Based Learning for Dialogue Systems"
