@@ -101,16 +101,26 @@ def coverage(query_units: Sequence[Unit], text: str, weight: Mapping[str, float]
 
 
 def name_focus(query_names: Sequence[str], papers: Sequence[tuple[str, str]]) -> float:
-    """Share of ``query_names`` that one of ``papers`` (title, abstract) is about: named in its title or
-    twice in its abstract; 0.0 for none. A paper that mentions a method once, in passing, is not about it.
+    """Share of ``query_names`` that one of ``papers`` (title, abstract) is about: named in its title,
+    twice in its abstract, or introduced by it ("On HumanEval, a new evaluation set we release");
+    0.0 for none. A paper that mentions a method once, in passing, is not about it.
 
     >>> name_focus(["QLoRA", "LAMB"], [("QLoRA", "We finetune with LAMB."), ("Other", "QLoRA saves memory.")])
     0.5
+    >>> name_focus(["HumanEval"], [("", "On HumanEval, a new evaluation set we release, it solves 28.8%.")])
+    1.0
     """
-    wanted = [_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n) for n in query_names]
-    flats = [(_flat(title), _flat(abstract)) for title, abstract in papers]
-    about = [any(w in t or a.count(w) >= 2 for t, a in flats) for w in wanted if w]
+    wanted = [(_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n), n) for n in query_names]
+    flats = [(_flat(title), _flat(abstract), abstract) for title, abstract in papers]
+    about = [any(w in t or a.count(w) >= 2 or _introduces(raw, name) for t, a, raw in flats) for w, name in wanted if w]
     return sum(about) / len(about) if about else 0.0
+
+
+def _introduces(abstract: str, name: str) -> bool:
+    """Whether ``abstract`` introduces ``name``: "we propose X", "called X", "X, a new/novel …"."""
+    quoted = re.escape(name)
+    return bool(re.search(rf"\b(?:introduc|present|propos|releas|develop|call|nam|dub|term)\w*\s+(?:\w+\s+){{0,3}}"
+                          rf"{quoted}\b|\b{quoted},?\s+(?:a|an)\s+(?:new|novel)\b", abstract, re.IGNORECASE))
 
 
 def idf_weights(document_frequency: Callable[[str], int], papers: int) -> Rarity:

@@ -138,6 +138,9 @@ def _resolve(question: str, subject: Subject, previous: str) -> tuple[str, Subje
     if refs:
         start, end, kind = refs[0]
         text = subject.text + ("" if kind in ("this", "the") else _PRONOUNS[kind])
+        noun = body[start:end].split()[-1]
+        if kind == "the" and not subject.text.lower().endswith(noun.lower().rstrip("s")):
+            text = f"the {subject.text} {noun}"  # "how big are the models?" -> "… the Paramanu models?"
         if kind == "their" and subject.text.endswith("s"):
             text = subject.text + "'"
         body = body[:start] + text + body[end:]

@@ -115,17 +115,32 @@ def key_phrase(question: str, max_words: int = 6) -> str:
     """The noun phrase a question is about: after its question words, up to its verb.
 
     In "How much memory does QLoRA save?" or "What data type does it introduce?" the first phrase
-    is what is asked for; the subject comes after the auxiliary ("QLoRA").
+    is what is asked for; the subject comes after the auxiliary ("QLoRA"), and after "does" a
+    lower-case word right after a name is the verb ("does Paramanu cover?"). "The idea behind X"
+    is about X.
+
+    >>> key_phrase("How many Indian languages does Paramanu cover?"), key_phrase("what's the idea behind decaying fast weights?")
+    ('Paramanu', 'decaying fast weights')
     """
-    tokens = [m.group().rstrip(".") for m in _WORD.finditer(question)]
+    question = _CONTRACTION.sub(r"\1 is", question)
+    tokens = [m.group().rstrip(".") for m in _WORD.finditer(_POSSESSIVE.sub("", question))]
     i = _skip(tokens, 0)
     first, i = _phrase(tokens, i, max_words)
     wh = bool(tokens) and tokens[0].lower() in ("what", "which", "how", "why", "where", "when", "who")
     if wh and first and i < len(tokens) and tokens[i].lower() in QUESTION_WORDS:
-        second, _ = _phrase(tokens, _skip(tokens, i), max_words)
+        verb_after_name = tokens[i].lower() in ("do", "does", "did")
+        second, _ = _phrase(tokens, _skip(tokens, i), max_words, verb_after_name)
         if second:
-            return second
-    return first
+            return _GENERIC_HEAD.sub("", second)
+    return _GENERIC_HEAD.sub("", first)
+
+
+_CONTRACTION = re.compile(r"\b(what|who|where|how|that|it|there|here)['\u2019]s\b", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s?\b")  # "attention's performance" -> "attention performance"
+# "the idea behind X", "the main purpose of X": the question is about X.
+_GENERIC_HEAD = re.compile(r"^(?:(?:main|key|basic|core|central|general)\s+)?(?:idea|ideas|purpose|role|point|goal|aim|"
+                           r"intuition|motivation|concept|principle|insight)\s+(?:behind|of|for)\s+(?:the\s+|a\s+|an\s+)?",
+                           re.IGNORECASE)
 
 
 # Words that end a subject phrase as a predicate would: "What is instruction tuning good for?"
@@ -139,13 +154,17 @@ def _skip(tokens: list[str], i: int) -> int:
     return i
 
 
-def _phrase(tokens: list[str], i: int, max_words: int) -> tuple[str, int]:
-    """The words from ``i`` up to a verb or auxiliary (stop words trimmed), and where it stopped."""
+def _phrase(tokens: list[str], i: int, max_words: int, verb_after_name: bool = False) -> tuple[str, int]:
+    """The words from ``i`` up to a verb or auxiliary (stop words trimmed), and where it stopped.
+
+    ``verb_after_name``: a lower-case word right after a name ends the phrase ("does Paramanu cover").
+    """
     phrase: list[str] = []
     while i < len(tokens):
         low = tokens[i].lower()
         if phrase and (low in VERBS or low.rstrip("s") in VERBS or low in QUESTION_WORDS or _past(low)
-                       or low in _PREDICATES):
+                       or low in _PREDICATES or (verb_after_name and tokens[i].isalpha() and tokens[i].islower()
+                                                 and is_name(phrase[-1]))):
             break
         phrase.append(tokens[i])
         i += 1
@@ -210,4 +229,12 @@ def _head(own: list[str], phrase: str) -> str:
     if inside:
         short = len(phrase.split()) <= 3 and inside[0] in phrase.split()
         return phrase if short else inside[0]
+    if own and all(w.lower() in STOPWORDS or w.lower() in _GENERIC for w in phrase.split()):
+        return own[0]  # "Were the largest models the most truthful on TruthfulQA?" is about TruthfulQA
     return phrase or (own[0] if own else "")
+
+
+# Words that make no subject by themselves: a phrase of only these yields to a name the question gives.
+_GENERIC = frozenset("""model models language languages large larger largest small smaller smallest big bigger biggest
+best most least more less method methods system systems network networks technique techniques framework frameworks
+result results data performance task tasks truthful accurate good better""".split())

@@ -47,6 +47,8 @@ def test_a_paper_is_about_a_name_it_titles_or_repeats_not_one_it_mentions_once()
     assert name_focus(["QLoRA", "LAMB"], about) == 0.5  # LAMB only in passing
     assert name_focus(["LAMB"], [("", "LAMB scales batches. With LAMB, BERT trains in 76 minutes.")]) == 1.0
     assert name_focus(["Q-LoRA"], about) == 1.0 and name_focus([], about) == 0.0
+    introduced = [("", "On HumanEval, a new evaluation set we release, our model solves 28.8% of the problems.")]
+    assert name_focus(["HumanEval"], introduced) == 1.0  # named once, but the paper introduces it
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,7 @@ def test_near_domain_questions_are_not_covered(answerer, question):
     ("What benchmark did the TWIST authors turn into spoken versions?", "doc-4b4a7a80e0b82008"),  # low chunk cosine
     ("How does QLoRA backpropagate through a frozen 4-bit quantized pre-trained model?", "doc-6b7688703829de0d"),
     ("How many writers took part in the CoAuthor dataset?", "2201.06796"),  # "presentCoAuthor" in the source
+    ("How many HumanEval problems does Codex solve?", "doc-782b58b0193fbdb4"),  # HumanEval: named once, introduced
     (LONG[0]["question"], LONG[0]["paper_id"][0]),  # ~150 words of context around the question
     (LONG[1]["question"], LONG[1]["paper_id"][0]),
 ])

@@ -42,6 +42,13 @@ ABSTAINED = ("The indexed papers do not cover this question. The nearest papers 
      "QLoRA"),  # three turns on: still the same subject
     ([("What is instruction tuning good for?", "It helps [1].")], "which datasets are used for it?",
      "instruction tuning"),
+    ([("How many Indian languages does Paramanu cover?", "Ten [1].")], "what about scripts?", "Paramanu"),  # not "cover"
+    ([("How many Indian languages does Paramanu cover?", "Ten [1].")], "and how big are the models?",
+     "the Paramanu models"),  # "the models" keeps its noun
+    ([("what's the idea behind decaying fast weights as a replacement for attention?", "Decay [1].")],
+     "how much of attention's performance does it keep for gpt-2?", "decaying fast weights"),  # not "s the idea"
+    ([("Were the largest models the most truthful on TruthfulQA?", "No [1].")], "how many questions does it have?",
+     "TruthfulQA"),  # a phrase of generic words yields to the name
 ])
 def test_a_follow_up_carries_the_previous_subject(history, follow_up, subject):
     assert needs_context(follow_up)
