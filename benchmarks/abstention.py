@@ -5,7 +5,8 @@ Our own sets (``benchmarks/questions/``, over the sample papers; each file says 
 - ``near_domain.txt``: ML/NLP/CV/biomedical questions that no sample paper answers (should be "not covered");
 - ``named_papers.jsonl``: questions naming an indexed paper, about facts its abstract states (answered, from it);
 - ``long_questions.jsonl``: ~150-word research questions with the papers that cover them (answered);
-- ``followups.jsonl``: scripted conversations, each turn with its expected subject and paper.
+- ``followups.jsonl``: scripted conversations, each turn with its expected subject and paper;
+  ``followups_holdout.jsonl``: 15 more, written later by someone who had not seen the answers.
 
 Plus the seed questions (covered and uncovered), the far out-of-domain questions
 (``benchmarks/ood_questions.txt``) asked of every index, and with ``--beir`` the training
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace) -> dict:
         sets[f"{name} {args.split} (in-domain)"] = [ask(answerer, q, g) for q, g in questions]
         sets[f"far out-of-domain @ {name}"] = [ask(answerer, q) for q in ood]
     report = {"sets": {name: asdict(summarise(rows)) for name, rows in sets.items()},
-              "followups": followups(seeds)}
+              "followups": followups(seeds),
+              "followups_holdout": followups(seeds, QUESTIONS / "followups_holdout.jsonl")}
     if args.dump:
         with open(args.dump, "w", encoding="utf-8") as fh:
             for name, rows in sets.items():
@@ -170,10 +172,11 @@ def table(report: dict) -> str:
     for name, r in report["sets"].items():
         gold = "" if r["gold_cited"] is None else f"{100 * r['gold_cited']:.1f}% ({100 * r['gold_first']:.1f}%)"
         lines.append(f"| {name} | {r['questions']} | {100 * r['not_covered']:.1f}% | {gold} |")
-    f = report["followups"]
-    lines.append(f"\nfollow-ups: {f['follow_ups']} in {f['turns']} turns; subject kept {100 * f['subject_kept']:.1f}%, "
-                 f"new topic recognised {100 * f['new_topic_recognised']:.1f}%, right paper cited first "
-                 f"{100 * f['right_paper_first']:.1f}% (cited at all {100 * f['right_paper_cited']:.1f}%)")
+    for name in ("followups", "followups_holdout"):
+        f = report[name]
+        lines.append(f"\n{name}: {f['follow_ups']} in {f['turns']} turns; subject kept {100 * f['subject_kept']:.1f}%, "
+                     f"new topic recognised {100 * f['new_topic_recognised']:.1f}%, right paper cited first "
+                     f"{100 * f['right_paper_first']:.1f}% (cited at all {100 * f['right_paper_cited']:.1f}%)")
     return "\n".join(lines)
 
 

@@ -45,7 +45,7 @@ from chat.sentences import SentenceVectors, display_title, split_sentences
 from ingest.records import Paper
 from ingest.untrusted import normalise_question
 
-KEY_QUOTE_LABEL = "From the abstract:"  # before the best quoted sentence when the model's answer lacks it
+KEY_QUOTE_LABEL = "From the abstract:"  # before the best quoted sentences the model's answer lacks
 # Why the model's text was replaced by the extractive answer (one line, shown with the answer).
 FALLBACK_NOTES = {
     "refused": "The model said the sources do not answer, but they do: showing the quoted answer instead.",
@@ -65,9 +65,10 @@ class AnswerConfig:
     abstain: AbstainConfig = AbstainConfig()
     check: CheckConfig = CheckConfig()
     rewrite: RewriteConfig = RewriteConfig()
-    # A model's answer that does not already say what the best quoted sentence says (cosine below this with each
-    # of its sentences) is followed by that sentence, labelled: small models often answer from a weaker sentence.
+    # A model's answer that does not already say what one of the best quoted sentences says (cosine below this with
+    # each of its sentences) is followed by that sentence, labelled: small models often answer from a weaker one.
     key_quote_cosine: float | None = 0.8
+    key_quotes: int = 2  # the extractive answer's best sentences considered for it, best first
     # The model starting to echo the prompt's structure has stopped answering.
     stop: tuple[str, ...] = ("<source", "</source>", "\nQuestion:", "\nSources:", "<sources", "</sources>")
 
@@ -204,7 +205,7 @@ class Answerer:
                       model="", prompt_tokens=0, removed_markers=0, unsupported=0, **base)
 
     def _extract(self, base: dict, clock: "_Clock") -> tuple[Answer, tuple[str, str] | None]:
-        """The extractive answer, and its best sentence with that sentence's paper id (None when it quotes none)."""
+        """The extractive answer, and its best sentences with their paper ids (best first; empty when it quotes none)."""
         papers = [h.paper for h in base["retrieved"]]
         extract = extractive_answer(base["standalone_query"], papers, self.vectors, self.config.extractive)
         clock.lap("extract")
@@ -213,10 +214,10 @@ class Answerer:
         checked = check_citations(body, [p.abstract for p in chosen], self.vectors, self.config.check,
                                   titles=[_title(p) for p in chosen])
         clock.lap("check")
-        best = (extract.picks[0].sentence, papers[extract.picks[0].paper].paper_id) if extract.picks else None
+        best = tuple((p.sentence, papers[p.paper].paper_id) for p in extract.picks[:self.config.key_quotes])
         return self._finish(base, f"{LABEL}\n\n{checked.text}", checked, chosen, clock, mode="extractive"), best
 
-    def _generate(self, base: dict, history, clock: "_Clock", extracted: Answer, best: tuple[str, str] | None):
+    def _generate(self, base: dict, history, clock: "_Clock", extracted: Answer, best: Sequence[tuple[str, str]]):
         """Stream the model's answer, attach its citations; the extractive answer when it is not usable."""
         papers = [h.paper for h in base["retrieved"]]
         prompt = build_prompt(base["question"], papers, history, self.llm.n_ctx, self._count, self.config.prompt,
@@ -253,18 +254,18 @@ class Answerer:
         extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
         return replace(extracted, **extra)
 
-    def _key_quote(self, raw: str, best: tuple[str, str] | None, shown: Sequence[Paper]) -> str:
-        """``best`` (the extractive answer's best sentence and its paper) as a last paragraph with the marker
-        of its paper among ``shown``, unless the model's answer already says it ('' then)."""
-        limit = self.config.key_quote_cosine
-        number = next((n for n, p in enumerate(shown, 1) if best and p.paper_id == best[1]), None)
+    def _key_quote(self, raw: str, best: Sequence[tuple[str, str]], shown: Sequence[Paper]) -> str:
+        """Of ``best`` (the extractive answer's best sentences and their papers), those the model's answer does
+        not already say, as a last paragraph, each with the marker of its paper among ``shown`` ('' for none)."""
+        limit, numbers = self.config.key_quote_cosine, {p.paper_id: n for n, p in enumerate(shown, 1)}
         said = split_sentences(strip_markers(raw))
-        if limit is None or number is None or self.vectors is None or not said or is_refusal(raw):
+        quotes = [(sentence, numbers[pid]) for sentence, pid in best if pid in numbers]
+        if limit is None or not quotes or self.vectors is None or not said or is_refusal(raw):
             return ""
-        matrix = self.vectors([best[0], *said])
-        if float(np.max(matrix[1:] @ matrix[0])) >= limit:
-            return ""
-        return f"\n\n{best[0]} [{number}]"
+        matrix = self.vectors([*(q for q, _ in quotes), *said])
+        closest = np.max(matrix[len(quotes):] @ matrix[:len(quotes)].T, axis=0)
+        missing = [f"{q} [{n}]" for (q, n), c in zip(quotes, closest) if float(c) < limit]
+        return "\n\n" + " ".join(missing) if missing else ""
 
     def _finish(self, base: dict, text: str, checked: CheckedText, papers: list[Paper], clock: "_Clock",
                 mode: str, **extra) -> Answer:
