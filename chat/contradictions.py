@@ -36,6 +36,11 @@ _ANTONYMS = (
      {"degrad", "wors", "underperform", "inferior", "hurt", "harm", "impair"}),
     ({"faster", "speed", "acceler"}, {"slower", "slow", "delai"}),
     ({"effect", "success"}, {"ineffect", "unsuccess"}),
+    ({"most", "highest", "largest", "greatest", "maxim"}, {"least", "lowest", "smallest", "fewest", "minim"}),
+    ({"enhanc", "promot", "stimul", "activ", "upregul", "induc"}, {"inhibit", "suppress", "block", "downregul", "repress",
+                                                                 "attenu"}),
+    ({"worsen", "exacerb", "aggrav"}, {"rescu", "allevi", "amelior", "restor"}),
+    ({"sensitiv", "favor", "favour"}, {"insensitiv", "unfavor", "unfavour", "poor"}),
 )
 _QUALITY = r"(?:accura\w*|effective\w*|robust\w*|reliab\w*|perform\w*|precis\w*|faithful\w*)"
 _BETTER = re.compile(rf"\b(?:more|higher|greater|improved)\s+{_QUALITY}", re.IGNORECASE)
@@ -182,7 +187,26 @@ def _antonym_swap(claim: str, aligned: str) -> str:
             same = {s for s in theirs if any(s.startswith(p) for p in ours)}
             if used and opposite and not same:
                 return f"'{sorted(used)[0]}' where the source says '{sorted(opposite)[0]}'"
+            paired = _paired_swap(claim, aligned, ours, other) if used and opposite else ""
+            if paired:  # both directions in the source, but the opposite one on the claim's word: "less finetuning"
+                return paired
     return ""
+
+
+def _paired_swap(claim: str, aligned: str, ours: set[str], other: set[str]) -> str:
+    """'more finetuning' in the claim where the source says 'less finetuning' (same next word, opposite side).
+
+    >>> _paired_swap("It needs more finetuning.", "It requires less finetuning to converge higher.",
+    ...              {"more", "higher"}, {"less", "lower"})
+    "'more finetuning' where the source says 'less finetuning'"
+    """
+    def pairs(text: str, side: set[str]) -> dict[str, str]:
+        words = re.findall(r"[a-z]+", _comparatives(text).lower())
+        return {stem(b): f"{a} {b}" for a, b in zip(words, words[1:])
+                if any(stem(a).startswith(p) for p in side) and b not in STOPWORDS}
+    mine, theirs, agreed = pairs(claim, ours), pairs(aligned, other), pairs(aligned, ours)
+    same = next((w for w in mine if w in theirs and w not in agreed), None)
+    return f"'{mine[same]}' where the source says '{theirs[same]}'" if same else ""
 
 
 def _comparatives(text: str) -> str:

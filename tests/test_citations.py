@@ -121,6 +121,20 @@ def test_contradictions_similarity_misses_are_flagged(vectors, claim, problem):
     assert any(problem in p for p in checked.sentences[0].problems), checked.sentences[0].problems
 
 
+def test_a_reversed_finding_is_flagged_when_the_source_says_both_directions(vectors):
+    knn = ("Digging deeper, we find that interpolating with a retrieval distribution actually increases perplexity "
+           "compared to a baseline Transformer LM for the majority of tokens in the WikiText-103 test set, even though "
+           "the overall perplexity is lower due to a smaller number of tokens for which perplexity dramatically "
+           "decreases after interpolation.")  # a sample abstract's sentence: both directions, on different things
+    reversed_ = check_citations("Interpolating with a retrieval distribution lowers perplexity for the majority of "
+                                "tokens in WikiText-103 [1].", [knn], vectors)
+    assert any("'lowers perplexity' where the source says 'increases perplexity'" in p
+               for p in reversed_.sentences[0].problems), reversed_.sentences[0].problems
+    right = check_citations("Interpolating with a retrieval distribution increases perplexity for the majority of "
+                            "tokens in WikiText-103 [1].", [knn], vectors)
+    assert right.sentences[0].action == "kept" and right.usable
+
+
 def test_a_refusal_inside_a_supported_answer_is_dropped_not_promoted(vectors):
     checked = check_citations("QLoRA finetunes a 65B model on a single 48GB GPU [1]. However, the sources do not "
                               "mention how long training takes.", [QLORA], vectors)
