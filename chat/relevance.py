@@ -178,7 +178,8 @@ def _with_context(query: str, papers: Sequence[Paper], items: list, cosine: np.n
     follow = [n for n, (_, j, text, _) in enumerate(items) if j > 0 and _FOLLOW_ON.match(text)]
     if not follow:
         return cosine
-    texts = [split_sentences(papers[items[n][0]].abstract)[items[n][1] - 1] + " " + items[n][2] for n in follow]
+    split = {i: split_sentences(papers[i].abstract) for i in {items[n][0] for n in follow}}
+    texts = [split[items[n][0]][items[n][1] - 1] + " " + items[n][2] for n in follow]
     out = cosine.copy()
     out[follow] = np.maximum(cosine[follow], _cosines(query, texts, vectors))
     return out
