@@ -23,6 +23,7 @@ are not scraped and are left as they are.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 from models.tokens import get_encoding
@@ -70,14 +71,8 @@ def _unglue_sentences(text: str) -> str:
     >>> _unglue_sentences("We build TaskMatrix.AI for APIs. TaskMatrix.AI links models.It scales.")
     'We build TaskMatrix.AI for APIs. TaskMatrix.AI links models. It scales.'
     """
-    seen: dict[str, int] = {}
-    for token in _DOTTED.findall(text):
-        seen[token] = seen.get(token, 0) + 1
-    names = tuple(t for t, n in seen.items() if n > 1)
-    def split(match: re.Match) -> str:
-        start = match.start()
-        return match[0] if any(_inside(text, start, name) for name in names) else ". "
-    return _SENTENCE_GLUE.sub(split, text)
+    names = [t for t, n in Counter(_DOTTED.findall(text)).items() if n > 1]
+    return _SENTENCE_GLUE.sub(lambda m: m[0] if any(_inside(text, m.start(), n) for n in names) else ". ", text)
 
 
 def _inside(text: str, dot: int, name: str) -> bool:
