@@ -7,6 +7,8 @@ check of chat/support.py; the answerer's own bookkeeping is not trusted.
 
 - key-fact recall: share of the key facts (short strings: a number, a name, a finding) the answer
   contains, hyphens, case and thousands separators aside;
+- own-words recall: the same, counting only the model's own sentences that the check did not flag
+  (not the "From the abstract:" quotes that follow them); for extractive answers, the answer;
 - right paper first: the first citation is one of the question's papers;
 - cited sentences: share of answer sentences (claims) carrying a citation;
 - citation precision: share of cited claims that a cited source supports;
@@ -70,6 +72,7 @@ class Scores:
     answered: int
     fact_recall: float
     all_facts: float  # questions whose answer has every key fact
+    own_fact_recall: float  # key facts in the model's own unflagged sentences, quotes after them left out
     right_first: float
     cited_share: float
     precision: float
@@ -114,6 +117,20 @@ def has_fact(answer: str, fact: str) -> bool:
     return bool(wanted) and any(have[i:i + len(wanted)] == wanted for i in range(len(have) - len(wanted) + 1))
 
 
+def own_words(answer: str) -> str:
+    """The answer before its key quotes, without the sentences the check flagged as unsupported.
+
+    >>> own_words("It uses 48GB [1]. It runs on phones [unsupported]. From the abstract: QLoRA uses 48GB [1].")
+    'It uses 48GB [1].'
+    """
+    from chat.answer import KEY_QUOTE_LABEL
+    from chat.citations import UNSUPPORTED_FLAG
+    from chat.sentences import split_sentences
+
+    before = answer.split(KEY_QUOTE_LABEL, 1)[0]
+    return " ".join(s for s in split_sentences(before) if UNSUPPORTED_FLAG not in s)
+
+
 def claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
     """(claim, numbers cited) per sentence of the answer that states something (labels and notes left out)."""
     from chat.citations import cited_sentences, strip_markers
@@ -139,6 +156,7 @@ def score(records: Sequence[Record], vectors) -> Scores:
         fact_recall=_share(sum(has_fact(r.answer, f) for r, f in facts), len(facts)),
         all_facts=_share(sum(all(has_fact(r.answer, f) for f in r.facts) for r in answered if r.facts),
                          sum(1 for r in answered if r.facts)),
+        own_fact_recall=_share(sum(has_fact(own_words(r.answer), f) for r, f in facts), len(facts)),
         right_first=_share(sum(bool(r.cited) and r.cited[0][0] in r.papers for r in answered), len(answered)),
         cited_share=_share(cited, total), precision=_share(supported, cited),
         raw_precision=_share(sum(x[0] for x in raw), sum(x[1] for x in raw)),

@@ -9,6 +9,7 @@ half reports what they give on pairs they were not read on.
 
     python -m benchmarks.support_check                    # before (the previous rule) and after, both halves
     python -m benchmarks.support_check --grid             # the threshold grid on the dev half
+    python -m benchmarks.support_check --ablate           # also each contradiction check turned off in turn
 
 >>> round(f1(PR(0.8, 0.5)), 4)
 0.6154
@@ -117,6 +118,7 @@ def grid(pairs: Sequence[Pair], vectors) -> list[tuple[float, float, PR]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.support_check", description=__doc__.split("\n")[0])
     parser.add_argument("--grid", action="store_true", help="print the threshold grid on the dev half")
+    parser.add_argument("--ablate", action="store_true", help="also measure with each contradiction check off")
     args = parser.parse_args(argv)
     from chat.sentences import SentenceVectors
     from models.embedder import Embedder
@@ -130,10 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cosine {cosine:.2f} words {words:.2f}: precision {pr.precision:.3f} recall {pr.recall:.3f} "
                   f"F1 {f1(pr):.3f}")
         return 0
-    for name, rule in (("before", previous_rule(vectors)), ("after", current_rule(vectors))):
+    from chat.support import SupportConfig
+
+    checks = ("numbers", "names", "negation", "antonyms", "quantities") if args.ablate else ()
+    rules = [("before", previous_rule(vectors)), ("after", current_rule(vectors))]
+    rules += [(f"no {c}", current_rule(vectors, replace(SupportConfig(), **{f"check_{c}": False}))) for c in checks]
+    for name, rule in rules:
         for half, subset in halves.items():
             pr, kinds = measure(subset, rule)
-            print(f"{name:<6} {half:<4} ({len(subset)} pairs): precision {pr.precision:.3f} recall {pr.recall:.3f} "
+            print(f"{name:<13} {half:<4} ({len(subset)} pairs): precision {pr.precision:.3f} recall {pr.recall:.3f} "
                   f"F1 {f1(pr):.3f}")
         print("        judged supported, by kind (all pairs): "
               + ", ".join(f"{k} {v:.0%}" for k, v in measure(pairs, rule)[1].items()))

@@ -32,11 +32,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure, rarity_of
 from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citations
 from chat.citations import strip_markers
+from chat.contradictions import numbers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.prompt import PromptConfig, build_prompt, fixed_prefix
 from chat.refusal import is_refusal
@@ -236,7 +235,7 @@ class Answerer:
         sources = dict(abstracts=[p.abstract for p in shown], vectors=self.vectors, config=self.config.check,
                        titles=[_title(p) for p in shown], question=base["standalone_query"])
         checked = check_citations(raw, **sources)  # the model's own text decides whether it is usable
-        quote = self._key_quote(raw, best, shown) if checked.usable else ""
+        quote = self._key_quote(raw, checked, best, shown) if checked.usable else ""
         if quote:
             checked = check_citations(raw + quote, **sources)
         clock.lap("check")
@@ -254,17 +253,25 @@ class Answerer:
         extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
         return replace(extracted, **extra)
 
-    def _key_quote(self, raw: str, best: Sequence[tuple[str, str]], shown: Sequence[Paper]) -> str:
+    def _key_quote(self, raw: str, checked: CheckedText, best: Sequence[tuple[str, str]], shown: Sequence[Paper]
+                   ) -> str:
         """Of ``best`` (the extractive answer's best sentences and their papers), those the model's answer does
-        not already say, as a last paragraph, each with the marker of its paper among ``shown`` ('' for none)."""
-        limit, numbers = self.config.key_quote_cosine, {p.paper_id: n for n, p in enumerate(shown, 1)}
-        said = split_sentences(strip_markers(raw))
-        quotes = [(sentence, numbers[pid]) for sentence, pid in best if pid in numbers]
-        if limit is None or not quotes or self.vectors is None or not said or is_refusal(raw):
+        not already say, as a last paragraph, each with the marker of its paper among ``shown`` ('' for none).
+        Only the model's supported sentences say anything, and one says a quote only with all its numbers:
+        "achieves state-of-the-art on five-shot MMLU" does not say "… such as 75.2% on five-shot MMLU"."""
+        limit, markers = self.config.key_quote_cosine, {p.paper_id: n for n, p in enumerate(shown, 1)}
+        said = [strip_markers(c.text) for c in checked.sentences if c.supported]
+        quotes = [(sentence, markers[pid]) for sentence, pid in best if pid in markers]
+        if limit is None or not quotes or self.vectors is None or is_refusal(raw):
             return ""
-        matrix = self.vectors([*(q for q, _ in quotes), *said])
-        closest = np.max(matrix[len(quotes):] @ matrix[:len(quotes)].T, axis=0)
-        missing = [f"{q} [{n}]" for (q, n), c in zip(quotes, closest) if float(c) < limit]
+        matrix = self.vectors([*(q for q, _ in quotes), *said]) if said else None
+        missing = []
+        for i, (quote, n) in enumerate(quotes):
+            wanted = set(numbers(quote))
+            close = [] if matrix is None else [s for s, v in zip(said, matrix[len(quotes):])
+                                               if float(v @ matrix[i]) >= limit]
+            if not any(wanted <= set(numbers(s)) for s in close):
+                missing.append(f"{quote} [{n}]")
         return "\n\n" + " ".join(missing) if missing else ""
 
     def _finish(self, base: dict, text: str, checked: CheckedText, papers: list[Paper], clock: "_Clock",

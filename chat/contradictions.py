@@ -1,4 +1,5 @@
-"""Contradictions that similarity misses: numbers, names, negation and antonyms a claim and its source disagree on.
+"""Contradictions that similarity misses: numbers (missing or misplaced, chat/quantities.py), names, negation
+and antonyms a claim and its source disagree on.
 
 Each check compares a claim (an answer sentence) with the source sentence it matches and the
 whole source text; ``contradictions`` returns the problems found, readable, for chat/support.py.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from chat.quantities import misplaced
 from chat.sentences import STOPWORDS, content_words
 from chat.text import stem
 
@@ -54,7 +56,7 @@ _PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
 
 def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool = True, check_names: bool = True,
                    check_negation: bool = True, check_antonyms: bool = True, without_negates: bool = True,
-                   question: str = "") -> tuple[str, ...]:
+                   check_quantities: bool = True, question: str = "") -> tuple[str, ...]:
     """Readable problems of ``claim`` against the ``aligned`` source sentence and the whole ``source`` text.
 
     A negation the claim repeats from the ``question`` ("models that see no text") is the question's
@@ -64,6 +66,8 @@ def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool
     if check_numbers:
         have = numbers(source)
         found += [f"number {n} not in source" for n in numbers(claim) if not _number_in(n, have)]
+    if check_quantities and not found:  # a number the source states, pinned on the wrong quantity
+        found += misplaced(claim, source)
     if check_names:
         found += [f"name {n} not in source" for n in names(claim) if not mentions(source, n)]
     if check_negation and (problem := _negation_problem(claim, aligned, without_negates, question)):

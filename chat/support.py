@@ -5,7 +5,9 @@ split into sentences, plus its title). It is *supported* when it is close in mea
 source sentence (MiniLM cosine) or its content words are mostly in the source, and none of
 these contradictions holds:
 
-- a **number** in the claim that the source never states ("12 GB" against "48GB");
+- a **number** in the claim that the source never states ("12 GB" against "48GB"), or states of
+  another quantity ("an acceptance rate of 4.5 million" against "4.5 million suggestions were
+  made" and "an acceptance rate of 22%");
 - a **name** in the claim (a method, model or dataset: "QLoRA", "GPT-4", "Guanaco") that the
   source never mentions, spelled out or as an acronym;
 - **negation** in the claim but not in the source sentence it matches, or the reverse
@@ -54,6 +56,7 @@ class SupportConfig:
     check_names: bool = True
     check_negation: bool = True
     check_antonyms: bool = True
+    check_quantities: bool = True  # a number the source states, said of another quantity ("acceptance rate of 4.5M")
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ def _support(claim: str, sentences: list[str], title: str, windows: list[str], c
     sentence = aligned if _is_single(aligned, sentences) else _best_single(claim, aligned, sentences)
     problems = contradictions(claim, sentence, whole, check_numbers=config.check_numbers, check_names=config.check_names,
                               check_negation=config.check_negation, check_antonyms=config.check_antonyms,
-                              without_negates=config.without_negates, question=question)
+                              without_negates=config.without_negates, check_quantities=config.check_quantities,
+                              question=question)
     close = cosine >= config.min_cosine or (overlap >= config.min_overlap and
                                            (_vectorless(cosines) or cosine >= config.floor_cosine))
     return Support(close and not problems, round(cosine, 4), round(overlap, 4), sentence, problems)

@@ -302,3 +302,24 @@ def test_an_answer_that_misses_the_best_sentence_is_followed_by_it(retriever, em
     assert 1 <= len(quotes) <= 2 and all(_tight(q) in _tight(abstract) for q in quotes) and "memory" in quotes[0]
     markers = [m.numbers for m in parse_markers(said[1])]
     assert markers == [(qlora.n,)] * len(quotes) and all(c.supported for c in answer.checks)
+
+
+NUMBERLESS_TEMPLATE = WEAK_TEMPLATE.replace(
+    "QLoRA uses Low Rank Adapters.", "QLoRA is an efficient finetuning approach that reduces memory usage enough to "
+    "finetune a large parameter model on a single GPU while preserving full finetuning task performance.")
+
+
+def test_a_model_sentence_that_drops_the_numbers_of_the_best_sentence_is_followed_by_it(retriever, embedder):
+    from chat.answer import KEY_QUOTE_LABEL
+    from models.llm import LLMConfig, LocalLLM
+
+    vague = LocalLLM(LLMConfig(model=smollm2_path(), n_ctx=2048, temperature=0.0, max_tokens=60,
+                               chat_template=NUMBERLESS_TEMPLATE))
+    config = AnswerConfig(key_quote_cosine=0.7)  # below the cosine of what SmolLM2 repeats (0.78-0.83)
+    answer = Answerer(retriever, vague, config, embedder=embedder).ask(
+        "What GPU is enough for QLoRA to finetune a 65B model?")
+    assert "single GPU" in answer.raw and "48" not in answer.raw and answer.mode == "llm"
+    said, _, quoted = answer.answer.partition(KEY_QUOTE_LABEL)
+    # close in meaning to "We present QLoRA, … to finetune a 65B parameter model on a single 48GB GPU …", but
+    # without its numbers it does not say it
+    assert "48GB" not in said and "65B" in quoted and "48GB" in quoted
