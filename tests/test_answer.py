@@ -100,6 +100,25 @@ def test_a_sentence_that_goes_on_from_the_method_is_quoted_with_it(retriever, em
     assert "devising a plan" not in extractive_answer(question, [paper], vectors, alone).text
 
 
+@pytest.mark.parametrize("question", [  # development questions (benchmarks/answer_questions.jsonl) asking for a number
+    "What five-shot MMLU score does Flan-PaLM 540B achieve?",
+    "What winning rate does the 7B ALMoST model achieve against 12-13B models when GPT-4 judges?",
+    "What pre-training speedup do Switch Transformers get over T5-Base with the same compute?",
+    "At what model size does the capability for moral self-correction emerge?",
+])
+def test_a_question_asking_what_measure_a_paper_reaches_is_numeric(question):
+    from chat.relevance import question_kind
+
+    assert question_kind(question) == "numeric"
+
+
+def test_the_sentence_with_the_asked_rate_is_quoted(answerer):
+    """Read as numeric, the question prefers the sentence giving a number ("an acceptance rate of 22%") over
+    those describing the tool in the question's own words."""
+    answer = answerer.ask("What acceptance rate does Meta's AI code authoring tool reach for its suggestions?")
+    assert answer.mode == "extractive" and "acceptance rate of 22%" in answer.answer
+
+
 @pytest.mark.parametrize("question", OOD[::6] + UNCOVERED[:3])
 def test_out_of_domain_questions_abstain_and_list_the_nearest_papers(answerer, question):
     answer = answerer.ask(question)
