@@ -21,7 +21,7 @@ sentence, against their own abstract (should pass) and the most similar other ab
 
     python -m benchmarks.calibrate support --beir ../shared/data/pubmedqa --limit 250
 
->>> good, bad = [((0.7, 1.0, 1.0),), ((0.5, 0.8, 1.0),)], [((0.2, 0.3, 1.0),), ((0.6, 0.0, 1.0),)]
+>>> good, bad = [((0.7, 1.0, 0.0),), ((0.5, 0.8, 0.0),)], [((0.2, 0.3, 1.0),), ((0.6, 0.0, 1.0),)]
 >>> choice = calibrate({"in": good}, {"out": bad}, 0.0, [(0.0, 0.0), (0.5, 0.0)])
 >>> choice.weights, round(choice.threshold, 3), choice.ood["out"]
 ((0.5, 0.0), 0.75, 1.0)
@@ -63,9 +63,12 @@ class Choice:
 
 
 def supports(parts: Parts, weights: tuple[float, float]) -> np.ndarray:
-    """Each question's support: its best part's ``similarity + a * coverage + b * names``."""
-    a, b = weights
-    return np.array([max(s + a * c + b * n for s, c, n in question) for question in parts])
+    """Each question's support: its best part's ``similarity + a * coverage + b * names`` (infinite for a
+    part the names rule answers, ``AbstainConfig.named_covered``)."""
+    from chat.abstain import AbstainConfig
+
+    a, b, rule = *weights, AbstainConfig().named_covered
+    return np.array([max(np.inf if rule(p) else p[0] + a * p[1] + b * p[2] for p in question) for question in parts])
 
 
 def rate(parts: Parts, weights: tuple[float, float], threshold: float) -> float:
