@@ -14,13 +14,14 @@ of the same kind for one of them, is misplaced.
 >>> misplaced("Codex solves 70.2% of the problems with one sample.", source)
 ("1 said of 'sample', which the source gives as 100",)
 >>> misplaced("The acceptance rate was 4.5 million.", source)
-("4.5M said of 'acceptance rate', which the source gives as 22%",)
+("4.5M said of 'rate', which the source gives as 22%",)
 >>> misplaced("With 100 samples per problem, 70.2% of problems are solved; 22% of suggestions are accepted.", source)
 ()
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ total average respect respectively across among per after before during into ont
 """.split())
 # "The acceptance rate … was 4.5 million": the number is said of the clause's subject.
 _COPULAS = frozenset("is was are were".split())
-_CLAUSE_ENDS = frozenset(",;:()")
+_CLAUSE_STARTS = frozenset([*",;:()", "when", "where", "which", "that", "while", "whereas", "if", "because"])
 # Between two numbers, these make one list or range of them.
 _LINKS = frozenset([",", "and", "or", "to", "of", "the", "out", "vs", "versus", "-", "/"])
 # Where a phrase ends: a number's words do not reach across these.
@@ -68,8 +69,8 @@ def misplaced(claim: str, source: str, config: QuantityConfig = QuantityConfig()
     """Readable problems: a claim number none of whose neighbouring words the source says it of, while the
     source gives another number of the same kind (%, x, million, …) for one of them."""
     theirs: dict[str, set[str]] = {}
-    for number, words, _, _ in _numbers_with_words(source, config.source_reach, config.source_words, lists=True):
-        for word in words:
+    for number, words, _, subject in _numbers_with_words(source, config.source_reach, config.source_words, lists=True):
+        for word in [*words, subject] if subject else words:  # read as the claim is, and more
             theirs.setdefault(stem(word.lower()), set()).add(number)
     problems = []
     for number, words, listed, subject in _numbers_with_words(claim, config.reach, 1, lists=False):
@@ -83,7 +84,7 @@ def misplaced(claim: str, source: str, config: QuantityConfig = QuantityConfig()
             other |= stated  # ...but "the acceptance rate was 4.5 million" is not the source's 22%
         if other := sorted(g for g in other if not g.endswith(_SPELLED)):  # "two patients" rules nothing out
             said = [w for w in ([subject] if stated else []) + words  # the words only the other numbers go with
-                    if theirs.get(stem(w.lower())) and theirs[stem(w.lower())] <= set(other)]
+                    if theirs.get(stem(w.lower())) and theirs[stem(w.lower())] <= set(other)] or words
             problems.append(f"{_shown(number)} said of '{' '.join(dict.fromkeys(said))}', which the source gives "
                             f"as {', '.join(map(_shown, other))}")
     return tuple(dict.fromkeys(problems))
@@ -111,20 +112,28 @@ def _numbers_with_words(text: str, reach: int, per_side: int, lists: bool
             for first, end in spans:
                 words = _side(tokens, values, range(first - 1, max(first - reach, 0) - 1, -1), per_side)
                 words += _side(tokens, values, range(end + 1, min(end + reach + 1, len(tokens))), per_side)
-                subject = "" if lists else _subject(tokens, first)
+                subject = _subject(tokens, first)
                 out += [(values[j], words, len(group) > 1, subject) for j in range(first, end + 1) if values[j]]
             i = last + 1
     return out
 
 
 def _subject(tokens: list[str], at: int) -> str:
-    """'The acceptance rate for X was 4.5 million' -> 'acceptance': the head of what a number is stated of."""
+    """'The acceptance rate for X was 4.5 million' -> 'rate': the head of what a number is stated of.
+
+    Only a copula right before the number (stop words aside) states it of a subject, and only a subject
+    with no number of its own ("models with up to 137B parameters … are pre-trained on 1.56T words"). The
+    head ends the subject's first run of content words ("the median overall survival of …")."""
     for i in range(at - 1, max(at - 4, -1), -1):
         word = tokens[i].lower()
         if word in _COPULAS:
-            start = max((j for j in range(i) if tokens[j] in _CLAUSE_ENDS), default=-1) + 1
-            return next((t for t in tokens[start:i] if _is_content(t.lower())), "")
-        if _is_content(word) or word in _BARRIERS or _NUMERIC.fullmatch(tokens[i]):
+            start = max((j for j in range(i) if tokens[j].lower() in _CLAUSE_STARTS), default=-1) + 1
+            if any(_NUMERIC.fullmatch(t) for t in tokens[start:i]):
+                return ""
+            run = list(itertools.dropwhile(lambda t: not _is_content(t.lower()), tokens[start:i]))
+            run = list(itertools.takewhile(lambda t: _is_content(t.lower()), run))
+            return run[-1] if run else ""
+        if word not in STOPWORDS and word not in _NOT_QUANTITY:
             return ""
     return ""
 
@@ -153,9 +162,9 @@ def _side(tokens: list[str], values: list[str], positions: range, wanted: int) -
         word = tokens[i].lower()
         if word in _BARRIERS or values[i] or _NUMERIC.fullmatch(tokens[i]) or len(found) == wanted:
             break
-        if strict and positions.step < 0 and i > 0 and values[i - 1]:
-            break
-        if _is_content(word) and not (strict and word.endswith("ed")):
+        if strict and (word.endswith("ed") or positions.step < 0 and i > 0 and values[i - 1]):
+            break  # read no further than the source would
+        if _is_content(word):
             found.append(tokens[i])
     return found
 
