@@ -15,10 +15,11 @@
 
 The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names``
 is below ``threshold``, unless a top paper is about every name the question gives and has nearly
-all its words (``named_coverage``): MiniLM reads names it never saw poorly. A question of ``long_words`` words or more is also scored sentence by
-sentence and keeps its best part, so that the context a researcher gives around the question
-does not count against it. Weights and threshold were calibrated on training questions only
-(``python -m benchmarks.calibrate abstention``; benchmarks/RESULTS.md, "Abstention").
+all its words (``named_coverage``): MiniLM reads names it never saw poorly. A question of
+``long_words`` words or more is also scored sentence by sentence and keeps its best part, so that
+the context a researcher gives around the question does not count against it. Weights and
+threshold were calibrated on training questions only (``python -m benchmarks.calibrate
+abstention``; benchmarks/RESULTS.md, "Abstention").
 
 >>> from ingest.records import make_paper
 >>> paper = make_paper(raw_id="2305.14314", title="QLoRA", abstract="QLoRA finetunes pre-trained 65B models on one GPU.")
