@@ -27,9 +27,13 @@ from chat.text import stem
 
 _COMPOUND = re.compile(r"[^\W_]+(?:[-\u2010\u2011\u2013/][^\W_]+)+")  # pre-trained, chain-of-thought, w4a4
 _WORD = re.compile(r"[^\W_]+")
-# Words about the form of a question, not its topic ("what fraction", "how many", "what kind").
+# "How big are the Paramanu models?" asks for a size: the adjective says what is asked, not about what
+# (an abstract gives "13.29M to 367.5M parameters", never "big").
+_HOW_ADJECTIVE = re.compile(r"\bhow\s+(?:big|large|small|long|short|fast|slow|often|well|close|far|good|high|low|old|"
+                            r"deep|wide)\b")
+# Words about the form of a question, not its topic ("what fraction", "how many", "what kind", "the idea behind").
 FORM_WORDS = frozenset("fraction share percentage percent proportion number amount many much kind kinds type types "
-                       "way ways part parts example examples".split())
+                       "way ways part parts example examples idea ideas intuition purpose behind".split())
 Unit = tuple[str, ...]
 Rarity = Callable[[Sequence[str]], Mapping[str, float]]  # index terms -> inverse document frequency
 
@@ -39,8 +43,10 @@ def units(text: str) -> list[Unit]:
 
     >>> units("Why are pre-trained LLMs so chatty? What share of them helps?")
     [('pre', 'train'), ('llm',), ('chatti',)]
+    >>> units("How big are the Paramanu models?")
+    [('paramanu',), ('model',)]
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = _HOW_ADJECTIVE.sub("how", unicodedata.normalize("NFKC", text).lower())
     found: list[Unit] = []
     spans = [(m.start(), m.end()) for m in _COMPOUND.finditer(text)]
     for m in _WORD.finditer(text):

@@ -77,6 +77,8 @@ def test_near_domain_questions_are_not_covered(answerer, question):
     ("How many writers took part in the CoAuthor dataset?", "2201.06796"),  # "presentCoAuthor" in the source
     ("How many HumanEval problems does Codex solve?", "doc-782b58b0193fbdb4"),  # HumanEval: named once, introduced
     ("What does the HumanEval set introduced with Codex measure?", "doc-782b58b0193fbdb4"),  # cosine 0.33: names rule
+    ("What is the idea behind QLoRA?", "doc-6b7688703829de0d"),  # "idea behind" is the question's form
+    ("How big are the Paramanu models?", "doc-096167983dbb46e0"),  # "how big" asks for a size; no abstract says "big"
     (LONG[0]["question"], LONG[0]["paper_id"][0]),  # ~150 words of context around the question
     (LONG[1]["question"], LONG[1]["paper_id"][0]),
 ])
