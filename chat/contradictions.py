@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from chat.quantities import misplaced
+from chat.quantities import WELL_FORMED, misplaced, same_number
 from chat.sentences import STOPWORDS, content_words
 from chat.text import stem
 
@@ -23,7 +23,6 @@ _NUMBER_WORDS = {"single": "1", "two": "2", "three": "3", "four": "4", "five": "
                  "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twice": "2",
                  "double": "2"}
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
-_WELL_FORMED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?")  # "1,000" and "99.3"; "1,2" is a list
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|nor|neither|none|unable|fails?\s+to|failed\s+to|lacks?|lacking|"
                        r"rather\s+than|instead\s+of)\b|n't\b",
                        re.IGNORECASE)
@@ -79,21 +78,13 @@ def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool
 
 def numbers(text: str) -> list[str]:
     """Numbers a text states, normalised: ``numbers("1,000 runs, 99.3% on two GPUs")`` -> ['1000', '99.3', '2']."""
-    found = [m.group().replace(",", "") for m in _NUMBER.finditer(text) if _WELL_FORMED.fullmatch(m.group())]
+    found = [m.group().replace(",", "") for m in _NUMBER.finditer(text) if WELL_FORMED.fullmatch(m.group())]
     found += [_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS]
     return list(dict.fromkeys(f.rstrip(".") for f in found))
 
 
 def _number_in(number: str, have: list[str]) -> bool:
-    if number in have:
-        return True
-    # "about 99%" for 99.3%: a claim may round a number the source states more precisely.
-    decimals = len(number.split(".")[1]) if "." in number else 0
-    try:
-        value = float(number)
-        return any("." in h and round(float(h), decimals) == value for h in have)
-    except ValueError:
-        return False
+    return any(same_number(number, h) for h in have)
 
 
 def names(claim: str) -> list[str]:

@@ -21,6 +21,7 @@ of the same kind for one of them, is misplaced.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from chat.text import stem
 
 _TOKEN = re.compile(r"[,;:()\[\]/-]|\d+(?:[.,]\d+)*[A-Za-z%\u00d7]{0,3}|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 _NUMERIC = re.compile(r"(\d+(?:[.,]\d+)*)([A-Za-z%\u00d7]{0,3})")
-_WELL_FORMED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?")
+WELL_FORMED = re.compile(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?")  # "1,000" and "99.3"; "1,2" is a list
 _NUMBER_WORDS = {"one": "1", "single": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
                  "seven": "7", "eight": "8", "nine": "9", "ten": "10", "twice": "2", "double": "2"}
 # Words that belong to a number rather than to a quantity: scale, unit, comparison.
@@ -68,10 +69,7 @@ class QuantityConfig:
 def misplaced(claim: str, source: str, config: QuantityConfig = QuantityConfig()) -> tuple[str, ...]:
     """Readable problems: a claim number none of whose neighbouring words the source says it of, while the
     source gives another number of the same kind (%, x, million, …) for one of them."""
-    theirs: dict[str, set[str]] = {}
-    for number, words, _, subject in _numbers_with_words(source, config.source_reach, config.source_words, lists=True):
-        for word in [*words, subject] if subject else words:  # read as the claim is, and more
-            theirs.setdefault(stem(word.lower()), set()).add(number)
+    theirs = _source_reading(source, config)
     problems = []
     for number, words, listed, subject in _numbers_with_words(claim, config.reach, 1, lists=False):
         if listed:
@@ -88,6 +86,16 @@ def misplaced(claim: str, source: str, config: QuantityConfig = QuantityConfig()
             problems.append(f"{_shown(number)} said of '{' '.join(dict.fromkeys(said))}', which the source gives "
                             f"as {', '.join(map(_shown, other))}")
     return tuple(dict.fromkeys(problems))
+
+
+@functools.lru_cache(maxsize=256)
+def _source_reading(source: str, config: QuantityConfig) -> dict[str, set[str]]:
+    """Stemmed word -> the numbers the source says it of; read once per source, however many claims it checks."""
+    theirs: dict[str, set[str]] = {}
+    for number, words, _, subject in _numbers_with_words(source, config.source_reach, config.source_words, lists=True):
+        for word in [*words, subject] if subject else words:  # read as the claim is, and more
+            theirs.setdefault(stem(word.lower()), set()).add(number)
+    return theirs
 
 
 def _numbers_with_words(text: str, reach: int, per_side: int, lists: bool
@@ -177,7 +185,7 @@ def _value(token: str, following: list[str]) -> str:
                                                                    not in _COUNTING_NEXT)
         return f"{_NUMBER_WORDS[word]}{_SPELLED}" if counting else ""
     match = _NUMERIC.fullmatch(token)
-    if not match or not _WELL_FORMED.fullmatch(match.group(1)):
+    if not match or not WELL_FORMED.fullmatch(match.group(1)):
         return ""
     unit = match.group(2).lower() or (following[0].lower() if following and following[0].lower() in _UNITS else "")
     return f"{match.group(1).replace(',', '')}{_UNITS.get(unit, unit)}"
@@ -202,8 +210,13 @@ def _kind(number: str) -> tuple[str, bool]:
 
 
 def _same(number: str, given: str) -> bool:
-    """'99' for '99.3': a claim may round what the source states more precisely; the unit aside."""
-    number, given = _digits(number), _digits(given)
+    """The same value, the unit aside (see :func:`same_number`)."""
+    return same_number(_digits(number), _digits(given))
+
+
+def same_number(number: str, given: str) -> bool:
+    """Whether ``number`` states ``given`` ('99' for '99.3': a claim may round what its source states more
+    precisely); both plain digits: ``same_number("99", "99.3")`` -> True, ``same_number("99.1", "99.3")`` -> False."""
     if number == given:
         return True
     decimals = len(number.split(".")[1]) if "." in number else 0
