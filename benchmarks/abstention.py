@@ -10,7 +10,9 @@ Our own sets (``benchmarks/questions/``, over the sample papers; each file says 
 
 Plus the seed questions (covered and uncovered), the far out-of-domain questions
 (``benchmarks/ood_questions.txt``) asked of every index, and with ``--beir`` the training
-questions of SciFact/PubMedQA over their own corpora. Each of our sets is split in two by a
+questions of SciFact/PubMedQA over their own corpora. SciFact's are also reported in two parts:
+claims whose judged abstract holds rationale sentences, and its "not enough info" claims, whose
+judged abstract holds none (for those "not covered" is not wrong). Each of our sets is split in two by a
 hash of the question (:func:`part`): the calibration half tunes ``chat/abstain.py``
 (``python -m benchmarks.calibrate abstention``), the held-out half only reports. Answers are
 extractive (the gate decides before any model runs), so a full run takes minutes.
@@ -140,6 +142,7 @@ def _flat(text: str) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     from benchmarks.answers import beir_questions, read_lines, read_questions, seed_index
+    from benchmarks.beir import load_beir
     from models.embedder import Embedder
 
     embedder = Embedder()
@@ -154,7 +157,13 @@ def run(args: argparse.Namespace) -> dict:
         name = os.path.basename(os.path.normpath(directory))
         index, questions = beir_questions(directory, args.split, embedder, args.index_cache)
         answerer = _answerer(index)
-        sets[f"{name} {args.split} (in-domain)"] = [ask(answerer, q, g) for q, g in questions]
+        rows = [ask(answerer, q, g) for q, g in questions]
+        sets[f"{name} {args.split} (in-domain)"] = rows
+        dataset = load_beir(directory, args.split)
+        unanswered = {dataset.queries[q] for q in dataset.without_evidence}
+        if unanswered:  # SciFact: claims whose abstract holds a rationale, and those whose abstract holds none
+            sets[f"{name} {args.split}, evidence in the abstract"] = [r for r in rows if r.question not in unanswered]
+            sets[f"{name} {args.split}, no evidence in the abstract"] = [r for r in rows if r.question in unanswered]
         sets[f"far out-of-domain @ {name}"] = [ask(answerer, q) for q in ood]
     report = {"sets": {name: asdict(summarise(rows)) for name, rows in sets.items()},
               "followups": followups(seeds),

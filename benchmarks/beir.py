@@ -32,6 +32,9 @@ class BeirDataset:
     split: str
     queries: dict[str, str]  # query id -> text, in file order
     qrels: dict[str, dict[str, int]]  # query id -> {corpus id: grade}
+    # Queries whose judged abstract holds no evidence for them: SciFact's "not enough info" claims, whose
+    # metadata is empty where the others map each abstract to its rationale sentences.
+    without_evidence: frozenset[str] = frozenset()
 
     @property
     def corpus_path(self) -> str:
@@ -54,17 +57,32 @@ def load_beir(directory: str, split: str = "test") -> BeirDataset:
         if not os.path.isfile(path):
             raise ValueError(f"{path} not found: a BEIR directory has corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
     qrels = read_qrels(qrels_path)
-    queries = {}
+    queries, rationale = {}, {}
     with open(os.path.join(directory, "queries.jsonl"), encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
                 if str(row["_id"]) in qrels:
                     queries[str(row["_id"])] = row["text"]
+                    rationale[str(row["_id"])] = _has_rationale(row.get("metadata"))
     if not queries:
         raise ValueError(f"no query in {directory}/queries.jsonl has judgements in {qrels_path}")
     name = os.path.basename(os.path.normpath(directory))
-    return BeirDataset(name, directory, split, queries, {q: qrels[q] for q in queries})
+    # only a dataset that gives rationales (SciFact) says which queries have none
+    without = frozenset(q for q, r in rationale.items() if r is False) if any(rationale.values()) else frozenset()
+    return BeirDataset(name, directory, split, queries, {q: qrels[q] for q in queries}, without)
+
+
+def _has_rationale(metadata) -> bool | None:
+    """True for SciFact-style metadata ({doc id: [{"sentences": […], "label": …}]}), False for an empty one,
+    None for any other (PubMedQA's long answer and decision say nothing about it)."""
+    if metadata == {}:
+        return False
+    if isinstance(metadata, dict) and metadata and all(
+            isinstance(v, list) and v and all(isinstance(e, dict) and "sentences" in e for e in v)
+            for v in metadata.values()):
+        return True
+    return None
 
 
 def read_qrels(path: str) -> dict[str, dict[str, int]]:

@@ -50,6 +50,7 @@ FALLBACK_NOTES = {
     "refused": "The model said the sources do not answer, but they do: showing the quoted answer instead.",
     "unsupported": "The model's answer was not supported by the sources: showing the quoted answer instead.",
     "empty": "The model wrote no answer: showing the quoted answer instead.",
+    "echo": "The model only restated the question: showing the quoted answer instead.",
 }
 
 
@@ -249,7 +250,8 @@ class Answerer:
                 text = f"{said}\n\n{KEY_QUOTE_LABEL} {quoted}"
             return self._finish(base, text, checked, shown, clock, mode="llm", **extra)
         reason = "empty" if not checked.sentences and not checked.refusals else (
-            "refused" if checked.refusals and not any(c.supported for c in checked.sentences) else "unsupported")
+            "refused" if checked.refusals and not any(c.supported for c in checked.sentences) else
+            "echo" if checked.echoes_only else "unsupported")
         extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
         return replace(extracted, **extra)
 

@@ -10,8 +10,10 @@ For each sentence (or clause, when a marker sits mid-sentence) of the text:
 - a refusal sentence ("the sources do not mention …") is **dropped**;
 - short connecting text ("In short:") is left as it is.
 
+A claim opening with a pronoun ("This outperforms …") is judged with the name the claim
+before it opens with in its place. A claim that only restates the question is an *echo*.
 Markers are then renumbered by first citation. The text is *usable* as an answer when at
-least one claim is supported and flagged claims do not outnumber supported ones.
+least one claim is supported and not an echo, and flagged claims do not outnumber supported ones.
 
 >>> abstracts = ["QLoRA finetunes a 65B model on one 48GB GPU.", "LoRA adds low-rank adapters to frozen weights."]
 >>> checked = check_citations("LoRA adds low-rank adapters [1]. QLoRA finetunes a 65B model on one 48GB GPU. "
@@ -33,6 +35,7 @@ import numpy as np
 from chat.citations import UNSUPPORTED_FLAG, cite, cited_lines, clauses, parse_markers, strip_markers
 from chat.refusal import is_refusal
 from chat.sentences import content_words, split_sentences
+from chat.claims import is_echo, resolved
 from chat.support import Support, SupportConfig, judge_many
 
 
@@ -51,6 +54,7 @@ class SentenceCheck:
     overlap: float
     action: str = "kept"  # kept | added | replaced | flagged
     problems: tuple[str, ...] = ()  # why the best source does not support it (flagged claims)
+    echo: bool = False  # it only restates the question (see is_echo): supported, but it answers nothing
 
     def to_json(self) -> dict:
         return {"sentence": self.text, "citations": list(self.cited), "supported": self.supported}
@@ -79,9 +83,16 @@ class CheckedText:
 
     @property
     def usable(self) -> bool:
-        """At least one supported claim, and no fewer supported than flagged (those stay visible, flagged)."""
+        """At least one supported claim that is not an echo of the question, and no fewer supported than
+        flagged (those stay visible, flagged)."""
         good = len(self.sentences) - self.unsupported
-        return good >= 1 and good >= self.unsupported
+        return good >= 1 and good >= self.unsupported and not self.echoes_only
+
+    @property
+    def echoes_only(self) -> bool:
+        """Every supported claim only restates the question."""
+        said = [s for s in self.sentences if s.supported]
+        return bool(said) and all(s.echo for s in said)
 
 
 def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list[str]], np.ndarray] | None,
@@ -97,10 +108,12 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     refusals = {i for i, (clause, _) in enumerate(pieces) if is_refusal(strip_markers(clause))}
     claims = [i for i, (clause, _) in enumerate(pieces)
               if i not in refusals and len(content_words(_claim_text(clause))) >= config.min_claim_words]
-    judged = judge_many([_claim_text(pieces[i][0]) for i in claims], sources, vectors, config.support, question)
+    judged = judge_many(resolved([_claim_text(pieces[i][0]) for i in claims]), sources, vectors, config.support,
+                        question)
     decided = {i: _decide(pieces[i][1], row, len(sources)) for i, row in zip(claims, judged)}
+    echoes = {i for i in claims if is_echo(_claim_text(pieces[i][0]), question)}
     total = sum(len(m.numbers) for m in parse_markers(text))
-    return _assemble(lines, decided, refusals, total)
+    return _assemble(lines, decided, refusals, total, echoes)
 
 
 def _claim_text(clause: str) -> str:
@@ -128,7 +141,8 @@ def _decide(wanted: tuple[int, ...], row: list[Support], n_sources: int) -> _Dec
     return _Decision((), closest, "flagged")
 
 
-def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int) -> CheckedText:
+def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int,
+              echoes: set[int] = frozenset()) -> CheckedText:
     order: list[int] = []
     for i in sorted(decided):
         order += [n for n in decided[i].cited if n not in order]
@@ -149,7 +163,7 @@ def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: i
             shown = cite(claim, final, "" if final else UNSUPPORTED_FLAG)
             parts.append(shown)
             checks.append(SentenceCheck(shown.strip(), final, bool(final), d.support.cosine, d.support.overlap,
-                                        d.action, () if final else d.support.problems))
+                                        d.action, () if final else d.support.problems, i in echoes))
             for n in final:
                 if n not in best or d.support.score > best[n].score:
                     best[n] = d.support

@@ -34,6 +34,20 @@ _HOW_ADJECTIVE = re.compile(r"\bhow\s+(?:big|large|small|long|short|fast|slow|of
 # Words about the form of a question, not its topic ("what fraction", "how many", "what kind", "the idea behind").
 FORM_WORDS = frozenset("fraction share percentage percent proportion number amount many much kind kinds type types "
                        "way ways part parts example examples idea ideas intuition purpose behind".split())
+# "vitamin C", "hepatitis B", "kinase C": a capital letter after a word is part of the name, and a paper about
+# vitamin D (which also has a stray "c" somewhere) is not about vitamin C. Joined to its word as a compound.
+_LETTER_NAME = re.compile(r"\b([A-Za-z]{3,})\s+([A-Z])\b(?![-\w])")
+# "GPS", "CNS", "SARS": an all-capital acronym's final S is not a plural, so "GPS" must not match the "GPs"
+# (general practitioners) of an abstract. Such words stay unstemmed and in capitals, on both sides.
+_ACRONYM_S = re.compile(r"\b[A-Z]{2,4}S\b")
+
+
+def _acronyms(text: str) -> set[str]:
+    """The acronyms ending in S of ``text``, unless it is written in capitals throughout ("HOW ARE MODELS …")."""
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    if sum(w.isupper() for w in words) * 2 > len(words):
+        return set()
+    return set(_ACRONYM_S.findall(text))
 Unit = tuple[str, ...]
 Rarity = Callable[[Sequence[str]], Mapping[str, float]]  # index terms -> inverse document frequency
 
@@ -45,14 +59,20 @@ def units(text: str) -> list[Unit]:
     [('pre', 'train'), ('llm',), ('chatti',)]
     >>> units("How big are the Paramanu models?")
     [('paramanu',), ('model',)]
+    >>> units("Does vitamin C help GPS users?")
+    [('vitamin', 'c'), ('GPS',), ('user',)]
     """
-    text = _HOW_ADJECTIVE.sub("how", unicodedata.normalize("NFKC", text).lower())
+    text = unicodedata.normalize("NFKC", text)
+    acronyms = {a.lower() for a in _acronyms(text)}
+    text = _LETTER_NAME.sub(lambda m: m.group(1) + "-" + m.group(2) if m.group(1).lower() not in STOPWORDS
+                            else m.group(), text)
+    text = _HOW_ADJECTIVE.sub("how", text.lower())
     found: list[Unit] = []
     spans = [(m.start(), m.end()) for m in _COMPOUND.finditer(text)]
     for m in _WORD.finditer(text):
         inside = next((s for s in spans if s[0] <= m.start() < s[1]), None)
         if inside is None:
-            word = _content_stem(m.group())
+            word = m.group().upper() if m.group() in acronyms and m.group() not in STOPWORDS else _content_stem(m.group())
             if word:
                 found.append((word,))
         elif m.start() == inside[0]:  # a compound keeps all its parts, verbs included ("pre-trained")
@@ -82,9 +102,12 @@ def key(unit: Unit) -> str:
 
 
 def _vocabulary(text: str) -> set[str]:
-    """Every stem of ``text``, plus each hyphenated compound joined ('pre-trained' -> 'pretrain')."""
-    vocab = {stem(w) for w in _WORD.findall(text)}
-    return vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(text)}
+    """Every stem of ``text``, plus each hyphenated compound and each word with its letter joined
+    ('pre-trained' -> 'pretrain', 'vitamin D' -> 'vitamind'), plus its capital acronyms unstemmed ('GPS')."""
+    lower = text.lower()
+    vocab = {stem(w) for w in _WORD.findall(lower)} | _acronyms(text)
+    vocab |= {stem(m.group(1)) + m.group(2) for m in re.finditer(r"\b([a-z]{3,})[\s-]([a-z])\b", lower)}
+    return vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(lower)}
 
 
 def _flat(text: str) -> str:
@@ -93,6 +116,10 @@ def _flat(text: str) -> str:
 
 def _found(unit: Unit, vocab: set[str], flat: str) -> bool:
     joined = "".join(unit)
+    if joined.isupper():  # an acronym ending in S ("GPS"): as written, never as a plural
+        return joined in vocab
+    if len(unit) > 1 and len(unit[-1]) == 1 and unit[-1].isalpha():  # "vitamin C": the letter must follow its word
+        return joined in vocab
     return stem(joined) in vocab or all(p in vocab for p in unit) or (len(joined) >= 5 and joined in flat)
 
 
@@ -101,8 +128,8 @@ def coverage(query_units: Sequence[Unit], text: str, weight: Mapping[str, float]
     total = sum(weight.get(key(u), 1.0) for u in query_units)
     if not total:
         return 0.0
-    lower = unicodedata.normalize("NFKC", text).lower()
-    vocab, flat = _vocabulary(lower), _flat(lower)
+    text = unicodedata.normalize("NFKC", text)
+    vocab, flat = _vocabulary(text), _flat(text)
     return sum(weight.get(key(u), 1.0) for u in query_units if _found(u, vocab, flat)) / total
 
 

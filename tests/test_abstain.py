@@ -33,6 +33,21 @@ def test_coverage_is_normalised(question, expected):
     assert coverage(units(question), QLORA.abstract, {}) == expected
 
 
+@pytest.mark.parametrize("question, text, expected", [
+    # a capital letter after a word is part of the name: a vitamin D paper with a stray "(c)" is not about vitamin C
+    ("Which daily intake of vitamin C do adults need?", "The daily vitamin D intake adults need (c) rose.", 0.75),
+    ("Which daily intake of vitamin C do adults need?", "The daily vitamin C intake adults need rose.", 1.0),
+    ("Does hepatitis B affect the liver?", "Hepatitis-B infection affects the liver.", 1.0),
+    # an all-capital acronym's S is not a plural: GPS is not general practitioners (GPs)
+    ("How does GPS determine location?", "GPs determine the location of care.", 0.5),
+    ("How does GPS determine location?", "GPS receivers determine location.", 1.0),
+    ("How do CNS lesions progress?", "CNS lesions progress slowly.", 1.0),
+    ("How do LLMs reason?", "The LLM reasons.", 1.0),  # a plural acronym is still a plural
+])
+def test_names_with_a_letter_and_acronyms_match_as_written(question, text, expected):
+    assert coverage(units(question), text, {}) == expected
+
+
 def test_length_does_not_decide():
     """A long question whose last sentence is covered scores as well as that sentence alone."""
     asked = "How does QLoRA backpropagate through a frozen 4-bit model?"

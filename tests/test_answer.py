@@ -323,6 +323,21 @@ def test_an_answer_that_misses_the_best_sentence_is_followed_by_it(retriever, em
     assert markers == [(qlora.n,)] * len(quotes) and all(c.supported for c in answer.checks)
 
 
+ECHO_TEMPLATE = WEAK_TEMPLATE.replace("QLoRA uses Low Rank Adapters.", "QLoRA reduces memory usage.")
+
+
+def test_a_model_answer_that_only_restates_the_question_gives_way_to_the_quoted_answer(retriever, embedder):
+    from chat.answer import FALLBACK_NOTES
+    from models.llm import LLMConfig, LocalLLM
+
+    echo = LocalLLM(LLMConfig(model=smollm2_path(), n_ctx=2048, temperature=0.0, max_tokens=30,
+                              chat_template=ECHO_TEMPLATE))
+    answer = Answerer(retriever, echo, embedder=embedder).ask("How does QLoRA reduce memory usage?")
+    assert "QLoRA reduces memory usage" in answer.raw  # true, and the QLoRA abstract supports it: but it answers nothing
+    assert answer.mode == "extractive" and answer.fallback == "echo" and answer.notes == (FALLBACK_NOTES["echo"],)
+    assert answer.citations[0].paper_id == QLORA_ID and "4-bit" in answer.answer
+
+
 NUMBERLESS_TEMPLATE = WEAK_TEMPLATE.replace(
     "QLoRA uses Low Rank Adapters.", "QLoRA is an efficient finetuning approach that reduces memory usage enough to "
     "finetune a large parameter model on a single GPU while preserving full finetuning task performance.")

@@ -11,6 +11,7 @@ import pytest
 from benchmarks import retrieval
 from benchmarks.beir import evaluate, load_beir, mrr_at, ndcg_at, read_qrels, recall_at
 from ingest.store import Store, StoreConfig
+from tests.conftest import SHARED
 
 CORPUS = [
     {"_id": "2305.14314v2", "title": "QLoRA", "text": "QLoRA finetunes a 65B model on a single 48GB GPU by "
@@ -64,6 +65,14 @@ def test_loader_keeps_only_judged_queries_of_the_split(beir_dir):
     assert read_qrels(str(beir_dir / "qrels" / "test.tsv"))["q1"] == {"2305.14314v1": 2}
     with pytest.raises(ValueError):
         load_beir(str(beir_dir), "dev")
+
+
+@pytest.mark.parametrize("dataset, without", [("scifact", {"0", "4"}), ("pubmedqa", set())])
+def test_claims_whose_abstract_holds_no_evidence_are_known(dataset, without):
+    """SciFact's "not enough info" claims (empty metadata) are told apart; a dataset without rationales has none."""
+    data = load_beir(str(SHARED / "data" / dataset), "train")
+    assert without <= data.without_evidence and (len(data.without_evidence) > 200) == (dataset == "scifact")
+    assert all(q in data.queries for q in data.without_evidence)
 
 
 def test_benchmark_runs_end_to_end_and_reuses_its_index(beir_dir, tmp_path, capsys):

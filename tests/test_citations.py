@@ -179,3 +179,37 @@ def test_a_negation_from_the_question_is_neutral(vectors, claim, question, suppo
                "mechanisms for multiscale correspondence."]
     checked = check_citations(claim, sources, vectors, question=question)
     assert checked.sentences[0].supported is supported, checked.sentences[0].problems
+
+
+EVAPORATE = ("To improve quality while maintaining low cost, we propose an extended code synthesis implementation,"
+             "Evaporate-Code+, which achieves better quality than direct extraction. Our key insight is to generate "
+             "many candidate functions and ensemble their extractions using weak supervision.Evaporate-Code+not only "
+             "outperforms the state-of-the art systems, but does so using asublinearpass over the documents with the "
+             "LLM.")  # as scraped in data/samples (glued words included)
+
+
+@pytest.mark.parametrize("second, supported", [
+    ("This outperforms the state-of-the-art systems [1].", True),  # "This" is Evaporate-Code+, which the source says
+    ("It uses weak supervision to ensemble candidate functions [1].", True),
+    ("This outperforms GPT-4 by 40 points [1].", False),  # the subject resolved does not let a new claim through
+])
+def test_a_sentence_opening_with_a_pronoun_is_judged_with_its_subject(vectors, second, supported):
+    text = "Evaporate-Code+ synthesizes code that extracts values from documents [1]. " + second
+    checked = check_citations(text, [EVAPORATE], vectors)
+    assert checked.sentences[1].supported is supported
+    assert checked.text.split(". ", 1)[1].startswith(second.split()[0])  # the answer keeps the model's words
+
+
+@pytest.mark.parametrize("claim, question, echo", [
+    ("The weaknesses showed up when ChatGPT's reasoning was audited.", "What weaknesses showed up when ChatGPT's "
+     "reasoning was audited?", True),
+    ("ChatGPT failed at type matchups when its reasoning was audited.", "What weaknesses showed up when ChatGPT's "
+     "reasoning was audited?", False),
+    ("QLoRA does not finetune a 65B model.", "How does QLoRA finetune a 65B model?", False),  # a negation says something
+    ("QLoRA finetunes a 65B model on one GPU.", "Can QLoRA finetune a 65B model on one GPU?", False),  # yes/no: the answer
+])
+def test_a_claim_that_only_restates_the_question_does_not_make_an_answer(vectors, claim, question, echo):
+    checked = check_citations(claim + " [1]", [QLORA + " ChatGPT's reasoning was audited."], vectors,
+                              question=question)
+    assert checked.sentences[0].echo is echo
+    assert checked.echoes_only is echo and (not checked.usable if echo else True)
