@@ -106,12 +106,11 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
              for line in cited_lines(text)]
     pieces = [p for line in lines for p in line]
     refusals = {i for i, (clause, _) in enumerate(pieces) if is_refusal(strip_markers(clause))}
-    claims = [i for i, (clause, _) in enumerate(pieces)
-              if i not in refusals and len(content_words(_claim_text(clause))) >= config.min_claim_words]
-    judged = judge_many(resolved([_claim_text(pieces[i][0]) for i in claims]), sources, vectors, config.support,
-                        question)
+    texts = {i: _claim_text(clause) for i, (clause, _) in enumerate(pieces) if i not in refusals}
+    claims = [i for i, t in texts.items() if len(content_words(t)) >= config.min_claim_words]
+    judged = judge_many(resolved([texts[i] for i in claims]), sources, vectors, config.support, question)
     decided = {i: _decide(pieces[i][1], row, len(sources)) for i, row in zip(claims, judged)}
-    echoes = {i for i in claims if is_echo(_claim_text(pieces[i][0]), question)}
+    echoes = {i for i in claims if is_echo(texts[i], question)}
     total = sum(len(m.numbers) for m in parse_markers(text))
     return _assemble(lines, decided, refusals, total, echoes)
 
@@ -141,8 +140,7 @@ def _decide(wanted: tuple[int, ...], row: list[Support], n_sources: int) -> _Dec
     return _Decision((), closest, "flagged")
 
 
-def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int,
-              echoes: set[int] = frozenset()) -> CheckedText:
+def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int, echoes: set[int]) -> CheckedText:
     order: list[int] = []
     for i in sorted(decided):
         order += [n for n in decided[i].cited if n not in order]

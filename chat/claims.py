@@ -27,10 +27,12 @@ def resolved(claims: list[str]) -> list[str]:
     out = list(claims)
     for k in range(1, len(claims)):
         found = _PRONOUN.match(claims[k])
+        if not found:
+            continue
         # the name the claim before opens with (its subject, not the "MMLU" of "On MMLU, …"); resolved, so
         # "It … . Its …" keeps it
         opening = re.sub(r"^(?:the|our)\s+", "", out[k - 1], flags=re.IGNORECASE)
-        before = [n for n in names(out[k - 1]) if opening.startswith(n)] if found else []
+        before = [n for n in names(out[k - 1]) if opening.startswith(n)]
         if before:
             name = before[0] + ("'s" if found.group(1).lower() in ("its", "their") else "")
             out[k] = name + claims[k][found.end():]

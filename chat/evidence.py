@@ -40,6 +40,7 @@ _LETTER_NAME = re.compile(r"\b([A-Za-z]{3,})\s+([A-Z])\b(?![-\w])")
 # "GPS", "CNS", "SARS": an all-capital acronym's final S is not a plural, so "GPS" must not match the "GPs"
 # (general practitioners) of an abstract. Such words stay unstemmed and in capitals, on both sides.
 _ACRONYM_S = re.compile(r"\b[A-Z]{2,4}S\b")
+_WORD_LETTER = re.compile(r"\b([a-z]{3,})[\s-]([a-z])\b")  # "vitamin c", "hepatitis-b" in lower-cased text
 
 
 def _acronyms(text: str) -> set[str]:
@@ -72,7 +73,8 @@ def units(text: str) -> list[Unit]:
     for m in _WORD.finditer(text):
         inside = next((s for s in spans if s[0] <= m.start() < s[1]), None)
         if inside is None:
-            word = m.group().upper() if m.group() in acronyms and m.group() not in STOPWORDS else _content_stem(m.group())
+            acronym = m.group() in acronyms and m.group() not in STOPWORDS
+            word = m.group().upper() if acronym else _content_stem(m.group())
             if word:
                 found.append((word,))
         elif m.start() == inside[0]:  # a compound keeps all its parts, verbs included ("pre-trained")
@@ -106,7 +108,7 @@ def _vocabulary(text: str) -> set[str]:
     ('pre-trained' -> 'pretrain', 'vitamin D' -> 'vitamind'), plus its capital acronyms unstemmed ('GPS')."""
     lower = text.lower()
     vocab = {stem(w) for w in _WORD.findall(lower)} | _acronyms(text)
-    vocab |= {stem(m.group(1)) + m.group(2) for m in re.finditer(r"\b([a-z]{3,})[\s-]([a-z])\b", lower)}
+    vocab |= {stem(m.group(1)) + m.group(2) for m in _WORD_LETTER.finditer(lower)}
     return vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(lower)}
 
 
