@@ -43,9 +43,11 @@ _ANTONYMS = (
     ({"worsen", "exacerb", "aggrav"}, {"rescu", "allevi", "amelior", "restor"}),
     ({"sensitiv", "favor", "favour"}, {"insensitiv", "unfavor", "unfavour", "poor"}),
 )
+_NOT_COMPARATIVE = {"moreov", "mostli", "furthermor"}  # "Moreover, …" is no "more" and "mostly" no "most"
 _QUALITY = r"(?:accura\w*|effective\w*|robust\w*|reliab\w*|perform\w*|precis\w*|faithful\w*)"
 _BETTER = re.compile(rf"\b(?:more|higher|greater|improved)\s+{_QUALITY}", re.IGNORECASE)
 _WORSE = re.compile(rf"\b(?:less|lower|reduced|poorer|worse)\s+{_QUALITY}", re.IGNORECASE)
+_POSITIVE, _NEGATIVE = re.compile(r"\bpositive(?:ly)?\b", re.I), re.compile(r"\bnegative(?:ly)?\b", re.I)
 _NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 _UNIT_NUMBER = re.compile(r"^\d+(?:\.\d+)?[A-Za-z]{0,3}$")  # "65B", "48GB", "4bit" are numbers, not names
 _PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
@@ -69,7 +71,7 @@ def contradictions(claim: str, aligned: str, source: str, *, check_numbers: bool
         found += misplaced(claim, source)
     if check_names:
         found += [f"name {n} not in source" for n in names(claim) if not mentions(source, n)]
-    if check_negation and (problem := _negation_problem(claim, aligned, without_negates, question)):
+    if check_negation and (problem := _negation_problem(claim, aligned, without_negates, question, source)):
         found.append(problem)
     if check_antonyms and (swap := _antonym_swap(claim, aligned)):
         found.append(swap)
@@ -147,28 +149,46 @@ def negation_scope(text: str, without: bool = True, width: int = 3, premises: fr
     >>> sorted(negation_scope("It runs without additional learned weights, not only on GPUs."))
     ['addit', 'learn', 'weight']
     """
+    return {w for scope in negation_scopes(text, without, width) if scope[0] not in premises for w in scope}
+
+
+def negation_scopes(text: str, without: bool = True, width: int = 3) -> list[tuple[str, ...]]:
+    """Each negation's scope on its own: up to ``width`` content words, ending at its clause or the next negation.
+
+    >>> negation_scopes("No, E5 does not beat BM25 without labeled data.")
+    [('e5',), ('beat', 'bm25'), ('label', 'data')]
+    """
     cleaned = _NOT_NEGATION.sub(" ", text)
-    found: set[str] = set()
-    cues = [*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())]
-    for match in cues:
-        clause = re.split(r"[.;:!?]\s", cleaned[match.end():match.end() + 120] + " ", maxsplit=1)[0]
-        words = content_words(clause)[:width]  # a negation reaches no further than its clause
-        if not (words and words[0] in premises):
-            found.update(words)
-    return found
+    cues = sorted([*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())],
+                  key=lambda m: m.start())
+    scopes = []
+    for i, match in enumerate(cues):
+        end = cues[i + 1].start() if i + 1 < len(cues) else len(cleaned)  # one negation does not reach into the next
+        clause = re.split(r"[.;:!?]\s", cleaned[match.end():min(end, match.end() + 120)] + " ", maxsplit=1)[0]
+        if words := tuple(content_words(clause)[:width]):
+            scopes.append(words)
+    return scopes
 
 
-def _negation_problem(claim: str, aligned: str, without: bool, question: str = "") -> str:
-    """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes")."""
-    mine, theirs = negation_scope(claim, without), negation_scope(aligned, without)
-    if mine & theirs:
-        return ""  # both negate the same thing
+def _negation_problem(claim: str, aligned: str, without: bool, question: str = "", source: str = "") -> str:
+    """A negation one side makes about words the other states plainly ("cannot finetune" / "finetunes").
+
+    Each negation is matched by meaning, not by count: a claim that shares the source's "without labeled
+    data" but adds "does not beat BM25" has added a negation, and the shared one does not hide it. A
+    negation the ``source`` makes elsewhere of the same thing ("pretraining without attention") is the
+    source's, too.
+    """
+    mine, theirs = negation_scopes(claim, without), negation_scopes(aligned, without)
+    premises = {scope[0] for scope in negation_scopes(question, without)}  # "…models that see no text?"
+    unmatched = [s for s in theirs if not any(set(s) & set(m) for m in mine)]
+    # the question's own negation is not the claim's
+    stated = {scope[0] for scope in negation_scopes(source, without)} if source else set()
+    added = [m for m in mine if not any(set(s) & set(m) for s in theirs) and m[0] not in premises | stated]
+    claim_words, aligned_words = set(content_words(claim)), set(content_words(aligned))
     # One shared word ("sampling" / "without compromising the sample quality") is not the same statement.
-    if len(theirs & set(content_words(claim))) >= min(2, len(theirs)) and theirs and not mine:
+    if any(len(set(s) & claim_words) >= min(2, len(s)) for s in unmatched):
         return "source is negated, claim is not"
-    premises = frozenset(negation_scope(question, without, width=1))  # "…models that see no text?"
-    mine = negation_scope(claim, without, premises=premises)  # the question's own negation is not the claim's
-    if mine and len(mine & set(content_words(aligned))) >= min(2, len(mine)):
+    if any(len(set(s) & aligned_words) >= min(2, len(s)) for s in added):
         return "negation differs from the source"
     return ""
 
@@ -205,10 +225,11 @@ def _paired_swap(claim: str, aligned: str, ours: set[str], other: set[str]) -> s
 
 
 def _comparatives(text: str) -> str:
-    """'more accurate', 'higher accuracy' -> 'better'; 'less accurate', 'lower accuracy' -> 'worse'."""
-    text = _BETTER.sub(" better ", text)
+    """'more accurate' -> 'better', 'less accurate' -> 'worse', 'positive' -> 'favourable' (stems cannot tell
+    'positive' from 'position')."""
+    text = _POSITIVE.sub(" favourable ", _NEGATIVE.sub(" unfavourable ", _BETTER.sub(" better ", text)))
     return _WORSE.sub(" worse ", text)
 
 
 def _stems(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"[a-z]+", text.lower())}
+    return {stem(w) for w in re.findall(r"[a-z]+", text.lower())} - _NOT_COMPARATIVE

@@ -121,6 +121,40 @@ def test_contradictions_similarity_misses_are_flagged(vectors, claim, problem):
     assert any(problem in p for p in checked.sentences[0].problems), checked.sentences[0].problems
 
 
+E5 = ("This paper presents E5, a family of state-of-the-art text embeddings that transfer well to a wide range of "
+      "tasks. For zero-shot settings, E5 is the first model that outperforms the strong BM25 baseline on the BEIR "
+      "retrieval benchmark without using any labeled data.")
+CODECOMPOSE = "Qualitative feedback indicates an overwhelming 91.5% positive reception for CodeCompose."
+
+
+@pytest.mark.parametrize("claim, supported", [
+    # the claim shares the source's "without labeled data" and adds "does not outperform": a shared
+    # negation must not hide the added one
+    ("No, E5 does not outperform BM25 on BEIR without labeled data [1].", False),
+    ("E5 does not outperform the BM25 baseline on BEIR without using any labeled data [1].", False),
+    ("E5 outperforms the BM25 baseline on BEIR without using any labeled data [1].", True),
+    ("Yes, E5 outperforms BM25 on BEIR with no labeled data [1].", True),
+])
+def test_a_negation_the_claim_adds_is_not_hidden_by_one_it_shares(vectors, claim, supported):
+    checked = check_citations(claim, [E5], vectors, question="Does E5 beat BM25 without labeled data?")
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
+
+
+@pytest.mark.parametrize("claim, supported", [
+    ("Qualitative feedback on CodeCompose from developers was mostly negative [1].", False),
+    ("Developers' qualitative feedback on CodeCompose was overwhelmingly positive [1].", True),
+])
+def test_positive_and_negative_are_opposites(vectors, claim, supported):
+    assert check_citations(claim, [CODECOMPOSE], vectors).sentences[0].supported is supported
+
+
+def test_moreover_is_not_more(vectors):
+    source = ("Moreover, InstructGPT models show improvements in truthfulness and reductions in toxic output "
+              "generation while having minimal performance regressions on public NLP datasets.")
+    checked = check_citations("InstructGPT models generate more toxic output than GPT-3 [1].", [source], vectors)
+    assert any("'more' where the source says" in p for p in checked.sentences[0].problems), checked.sentences[0]
+
+
 def test_a_reversed_finding_is_flagged_when_the_source_says_both_directions(vectors):
     knn = ("Digging deeper, we find that interpolating with a retrieval distribution actually increases perplexity "
            "compared to a baseline Transformer LM for the majority of tokens in the WikiText-103 test set, even though "
