@@ -55,6 +55,8 @@ class Row:
     abstained: bool
     cited: tuple[str, ...]
     standalone: str
+    support: float = 0.0  # the gate's score (chat.abstain.Evidence.support)
+    absent: float = 0.0  # 1.0: the question names something no top paper mentions
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def _answerer(index: str):
 
 def ask(answerer, question: str, gold: Sequence[str] = (), history: Sequence[tuple[str, str]] = ()) -> Row:
     answer = answerer.ask(question, history=list(history))
+    evidence = answer.evidence
     return Row(question, tuple(gold), answer.abstained, tuple(c.paper_id for c in answer.citations),
-               answer.standalone_query)
+               answer.standalone_query, evidence.support if evidence else 0.0, evidence.absent if evidence else 0.0)
 
 
 def read_set(name: str) -> list[tuple[str, tuple[str, ...]]]:

@@ -31,7 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-_JUNK = re.compile(r"https?://|www\.|\S+@\S+\.\w+|\b[a-z]{3,}[A-Z][a-z]{2,}|[a-z]\d{3}(?:\b|http)|\be\.g\.?$|"
+_JUNK = re.compile(r"https?://|www\.|\S+@\S+\.\w+|\b[a-z]{3,}[A-Z][a-z]{2,}|\b[a-z]+\d{3}(?:\b|http)|\be\.g\.?$|"
                    r"[\u2020\u2021\u2217]")
 
 

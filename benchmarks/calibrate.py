@@ -67,8 +67,13 @@ def supports(parts: Parts, weights: tuple[float, float]) -> np.ndarray:
     part the names rule answers, ``AbstainConfig.named_covered``)."""
     from chat.abstain import AbstainConfig
 
-    a, b, rule = *weights, AbstainConfig().named_covered
-    return np.array([max(np.inf if rule(p) else p[0] + a * p[1] + b * p[2] for p in question) for question in parts])
+    a, b, rule, c = *weights, AbstainConfig().named_covered, AbstainConfig().absent_weight
+    return np.array([max(np.inf if rule(p) else p[0] + a * p[1] + b * p[2] - c * _absent(p) for p in question)
+                     for question in parts])
+
+
+def _absent(part: tuple[float, ...]) -> float:
+    return part[3] if len(part) > 3 else 0.0  # signals cached before the absent-name signal have three parts
 
 
 def rate(parts: Parts, weights: tuple[float, float], threshold: float) -> float:
@@ -131,7 +136,7 @@ def abstention_features(index: str, questions: Sequence[str], k: int = 5) -> Par
     out = []
     for question in questions:
         pairs = [(h.paper, h.dense) for h in retriever.search(question, k=k)]
-        out.append(measure(question, pairs, AbstainConfig(), rarity, vectors).parts or ((0.0, 0.0, 0.0),))
+        out.append(measure(question, pairs, AbstainConfig(), rarity, vectors).parts or ((0.0, 0.0, 0.0, 0.0),))
     return out
 
 

@@ -1,6 +1,6 @@
 """The evidence gate: when the retrieved papers do not cover the question, say so and list the nearest ones.
 
-"Not covered" is decided here, before any generation, from three signals of the top papers:
+"Not covered" is decided here, before any generation, from four signals of the top papers:
 
 - ``similarity``: the best cosine between the question and a retrieved chunk or a sentence of a
   top paper (a short question matches a sentence better than a 128-token chunk);
@@ -11,10 +11,12 @@
   GPT-4; ``chat.subject.names``) is what a top paper is *about* — named in its title or twice in
   its abstract — else 0 (also when it names none). A question about an optimiser that the papers
   mention once, in passing, gets nothing from it, even when it also names BERT; one about a
-  paper's own method does.
+  paper's own method does;
+- ``absent``: 1 when the question names something ("Europe", "vitamin C") that no top paper
+  mentions at all: a paper on vitamin D does not answer a question about vitamin C.
 
-The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names``
-is below ``threshold``, unless a top paper is about every name the question gives and has nearly
+The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names
+- absent_weight * absent`` is below ``threshold``, unless a top paper is about every name the question gives and has nearly
 all its words (``named_coverage``): MiniLM reads names it never saw poorly. A question of
 ``long_words`` words or more is also scored sentence by sentence and keeps its best part, so that
 the context a researcher gives around the question does not count against it. Weights and
@@ -40,12 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chat.evidence import Rarity, coverage, idf_weights, key, name_focus, units
+from chat.evidence import Rarity, absent, coverage, idf_weights, key, name_focus, units
 from chat.sentences import display_title, split_sentences
 from chat.subject import names as named
 from ingest.records import Paper
 
-Part = tuple[float, float, float]  # (similarity, coverage, names) of the question or one of its sentences
+Part = tuple[float, float, float, float]  # (similarity, coverage, names, absent) of the question or one of its sentences
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class AbstainConfig:
     threshold: float = 0.71
     coverage_weight: float = 0.25
     names_weight: float = 0.1
+    absent_weight: float = 0.03  # taken off when the question names something no top paper mentions
     top_papers: int = 3  # coverage, names and sentence similarity are measured on this many top papers
     long_words: int = 40  # a question this long is also scored sentence by sentence
     nearest: int = 3  # papers listed when abstaining
@@ -66,7 +69,7 @@ class AbstainConfig:
     enabled: bool = True
 
     def support(self, part: Part) -> float:
-        score = part[0] + self.coverage_weight * part[1] + self.names_weight * part[2]
+        score = part[0] + self.coverage_weight * part[1] + self.names_weight * part[2] - self.absent_weight * part[3]
         return max(score, self.threshold) if self.named_covered(part) else score
 
     def named_covered(self, part: Part) -> bool:
@@ -80,9 +83,10 @@ class Evidence:
     names: float  # 1.0 when a top paper is about every method/model it names (0.0: it names none)
     support: float  # the best part's weighted sum, compared with the threshold
     parts: tuple[Part, ...] = ()  # the whole question first, then its sentences (long questions)
+    absent: float = 0.0  # 1.0 when it names something ("Europe", "vitamin C") no top paper mentions
 
     def to_json(self) -> dict[str, float]:
-        return {k: round(getattr(self, k), 4) for k in ("dense", "coverage", "names", "support")}
+        return {k: round(getattr(self, k), 4) for k in ("dense", "coverage", "names", "absent", "support")}
 
 
 def measure(query: str, papers: Sequence[tuple[Paper, float]], config: AbstainConfig = AbstainConfig(),
@@ -105,10 +109,11 @@ def measure(query: str, papers: Sequence[tuple[Paper, float]], config: AbstainCo
     keys = list(dict.fromkeys(key(u) for us in piece_units for u in us))
     weight = dict(rarity(keys)) if rarity is not None else {}
     parts = tuple((similar[i], max(coverage(piece_units[i], t, weight) for t in texts),
-                   float(name_focus(named(pieces[i]), [(p.title, p.abstract) for p, _ in top]) == 1.0))
+                   float(name_focus(named(pieces[i]), [(p.title, p.abstract) for p, _ in top]) == 1.0),
+                   absent(pieces[i], named(pieces[i]), texts))
                   for i in range(len(pieces)))
     best = max(parts, key=config.support)
-    return Evidence(*best, config.support(best), parts)
+    return Evidence(*best[:3], config.support(best), parts, best[3])
 
 
 def _similarities(pieces: Sequence[str], papers: Sequence[Paper], vectors) -> list[float]:

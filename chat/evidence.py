@@ -151,6 +151,24 @@ def name_focus(query_names: Sequence[str], papers: Sequence[tuple[str, str]]) ->
     return sum(about) / len(about) if about else 0.0
 
 
+def absent(query: str, query_names: Sequence[str], texts: Sequence[str]) -> float:
+    """1.0 when the question names something ("Europe", "vitamin C", "LAMB") that none of ``texts``
+    mentions at all, else 0.0: a paper on vaccine adoption in Thailand does not answer a question about
+    Europe, nor one on vitamin D a question about vitamin C.
+
+    >>> absent("Is vitamin C needed in Europe?", ["Europe"], ["Vitamin D intake in Europe."])
+    1.0
+    >>> absent("Is vitamin D needed in Europe?", ["Europe"], ["Vitamin D intake in Europe."])
+    0.0
+    """
+    letters = [u for u in units(query) if len(u) > 1 and len(u[-1]) == 1 and u[-1].isalpha()]
+    vocabs = [(_vocabulary(unicodedata.normalize("NFKC", t)), _flat(t)) for t in texts]
+    wanted = [_flat(n[:-1] if n.endswith("s") and n[:-1].isupper() else n) for n in query_names]
+    missing = [w for w in wanted if w and not any(w in flat for _, flat in vocabs)]
+    missing += [u for u in letters if not any(_found(u, vocab, flat) for vocab, flat in vocabs)]
+    return 1.0 if missing else 0.0
+
+
 def _introduces(abstract: str, name: str) -> bool:
     """Whether ``abstract`` introduces ``name``: "we propose X", "called X", "X, a new/novel …"."""
     quoted = re.escape(name)

@@ -10,7 +10,7 @@ import pytest
 from benchmarks.answers import read_lines
 from chat.abstain import AbstainConfig, measure
 from chat.answer import Answerer
-from chat.evidence import coverage, name_focus, units
+from chat.evidence import absent, coverage, name_focus, units
 from chat.retrieve import Filters, Retriever
 from ingest.records import make_paper
 from ingest.store import Store, StoreConfig
@@ -46,6 +46,32 @@ def test_coverage_is_normalised(question, expected):
 ])
 def test_names_with_a_letter_and_acronyms_match_as_written(question, text, expected):
     assert coverage(units(question), text, {}) == expected
+
+
+ADOPTION = make_paper(title="", abstract="This paper proposes a framework for how governments adopt new vaccines in "
+                                          "developing countries. The cases of Taiwan and Thailand are used.")
+
+
+@pytest.mark.parametrize("question, names, expected", [
+    ("How do vaccines get adopted by governments in Europe?", ["Europe"], 1.0),  # a place no paper mentions
+    ("How do vaccines get adopted by governments in Thailand?", ["Thailand"], 0.0),
+    ("How did Taiwan adopt new vaccines?", ["Taiwan"], 0.0),
+    ("Do governments adopt the hepatitis B vaccine?", [], 1.0),  # a letter name is a name too
+    ("How do governments adopt new vaccines?", [], 0.0),  # nothing named: nothing absent
+])
+def test_a_name_no_top_paper_mentions_is_absent(question, names, expected):
+    assert absent(question, names, [ADOPTION.abstract]) == expected
+
+
+def test_an_absent_name_lowers_support_by_its_weight():
+    config = AbstainConfig()
+    europe, thailand = (measure(f"How do governments adopt new vaccines in {place}?", [(ADOPTION, 0.6)], config)
+                        for place in ("Europe", "Thailand"))
+    assert (europe.absent, thailand.absent) == (1.0, 0.0)
+    for ev in (europe, thailand):  # the same sum, less the weight where a name is absent
+        assert ev.support == pytest.approx(ev.dense + config.coverage_weight * ev.coverage - config.absent_weight
+                                           * ev.absent)
+    assert config.absent_weight > 0
 
 
 def test_length_does_not_decide():
