@@ -47,7 +47,7 @@ from chat.sentences import display_title, split_sentences
 from chat.subject import names as named
 from ingest.records import Paper
 
-Part = tuple[float, float, float, float]  # (similarity, coverage, names, absent) of the question or one of its sentences
+Part = tuple[float, float, float, float]  # (similarity, coverage, names, absent) of the question or a sentence
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from chat.citations import cite
-from chat.relevance import RelevanceConfig, Scored, question_kind, score_sentences
+from chat.relevance import COMPARES, RelevanceConfig, Scored, question_kind, score_sentences
 from chat.sentences import content_words, display_title, jaccard
 from chat.contradictions import names
 from ingest.records import Paper
@@ -108,8 +108,26 @@ def comparison_papers(query: str, papers: Sequence[Paper]) -> list[int]:
     """For a comparison of named things: the index of the paper most about each (empty when not two)."""
     if question_kind(query) != "comparison":
         return []
+    if _one_finding(query, papers):
+        return []
     holders = list(dict.fromkeys(h for h in (_most_about(t, papers) for t in name_phrases(query)) if h is not None))
     return holders if len(holders) >= 2 else []
+
+
+def _one_finding(query: str, papers: Sequence[Paper]) -> bool:
+    """Whether "X and Y" in ``query`` asks for one paper's finding on the pair ("what share of their mistakes
+    do ChatGPT and GPT-4 recognize?"): the top paper names them as a pair too, and the question does not
+    say "compare". A paper that names Y beside its own X ("trained on the outputs of InstructGPT") is not one.
+
+    >>> from ingest.records import make_paper
+    >>> _one_finding("What do ChatGPT and GPT-4 recognize?", [make_paper(abstract="GPT-4 and ChatGPT identify 87%.")])
+    True
+    """
+    things = [re.escape(t).replace(r"\ ", r"[\s-]*") for t in name_phrases(query)]
+    if not papers or len(things) != 2 or COMPARES.search(query):
+        return False
+    pairs = [rf"(?<![\w-]){a}(?:\s*,\s*|\s*/\s*|\s+(?:and|or|&)\s+){b}(?![\w-])" for a, b in (things, things[::-1])]
+    return any(re.search(p, papers[0].abstract, re.IGNORECASE) for p in pairs)
 
 
 def name_phrases(question: str) -> list[str]:
@@ -131,11 +149,16 @@ def name_phrases(question: str) -> list[str]:
 
 def _most_about(thing: str, papers: Sequence[Paper]) -> int | None:
     """The paper naming ``thing`` most (its title counts three times); the better-ranked one on a tie."""
-    pattern = re.compile(r"(?<![\w-])" + re.escape(thing).replace(r"\ ", r"[\s-]*") + r"(?![\w-])", re.IGNORECASE)
-    counts = [3 * len(pattern.findall(display_title(p.title, p.abstract))) + len(pattern.findall(p.abstract))
-              for p in papers]
+    counts = _naming(thing, papers)
     best = max(range(len(papers)), key=lambda i: (counts[i], -i), default=None)
     return best if best is not None and counts[best] > 0 else None
+
+
+def _naming(thing: str, papers: Sequence[Paper]) -> list[int]:
+    """How often each paper names ``thing``, its title counting three times."""
+    pattern = re.compile(r"(?<![\w-])" + re.escape(thing).replace(r"\ ", r"[\s-]*") + r"(?![\w-])", re.IGNORECASE)
+    return [3 * len(pattern.findall(display_title(p.title, p.abstract))) + len(pattern.findall(p.abstract))
+            for p in papers]
 
 
 def _duplicate(pick: Scored, chosen: list[Scored], vectors, config: ExtractiveConfig) -> bool:
@@ -149,7 +172,8 @@ def _duplicate(pick: Scored, chosen: list[Scored], vectors, config: ExtractiveCo
 def extractive_answer(query: str, papers: Sequence[Paper], vectors=None,
                       config: ExtractiveConfig = ExtractiveConfig()) -> Extract:
     """Quote the sentences of the first ``max_papers`` papers that answer ``query``, grouped by paper."""
-    comparing = question_kind(query) == "comparison"  # each thing compared may have its own paper further down
+    # each thing compared may have its own paper further down
+    comparing = question_kind(query) == "comparison" and not _one_finding(query, papers)
     top = list(papers if comparing else papers[:config.max_papers])
     scored = score_sentences(query, top, vectors, config.relevance)
     chosen = select(scored, vectors, config, comparison_anchors(query, top, scored, config))

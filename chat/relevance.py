@@ -32,13 +32,15 @@ from ingest.records import Paper
 # What a "what … does X reach?" question asks for when it asks for a number: "what five-shot MMLU score".
 _MEASURE = (r"(?:percentage|fraction|share|accuracy|size|speed-?up|score|number|proportion|rate|gain|probability|"
             r"memory|mIoU|F1|BLEU|perplexity|ratio|cost|latency|throughput|compression|reduction|improvement)s?\b")
+# Words that make a question a comparison whatever else it says ("How does X compare with Y?").
+COMPARES = re.compile(r"\b(?:compare[sd]?|comparison|versus|vs\.?|differ(?:ence|s)?|than)\b", re.I)
 _KINDS = (
     ("why", re.compile(r"^\s*(?:and\s+)?why\b", re.I)),
     ("numeric", re.compile(r"\bhow\s+(?:much|many|large|big|fast|long|small|often|well)\b|\bby\s+how\b|"
                            rf"\bwhat\s+(?:[\w-]+\s+){{0,3}}{_MEASURE}|\b(?:at|up\s+to)\s+what\b|"
                            r"\bwhat\s+[^?,]{0,60}\b(?:does|do|did)\s+[^?,]{1,60}\b(?:achieve|reach|get|see|obtain|"
                            r"attain|score)\b|\bhow\s+\w+\s+(?:faster|smaller|larger|better)\b", re.I)),
-    ("comparison", re.compile(r"\b(?:compare[sd]?|comparison|versus|vs\.?|differ(?:ence|s)?|than)\b", re.I)),
+    ("comparison", COMPARES),
     ("yes_no", re.compile(r"^\s*(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|had)\b", re.I)),
     ("method", re.compile(r"^\s*(?:and\s+)?how\b|\b(?:method|approach|technique|algorithm|mechanism|strategy|"
                           r"architecture|procedure|recipe)\b", re.I)),

@@ -112,6 +112,17 @@ def test_a_question_asking_what_measure_a_paper_reaches_is_numeric(question):
     assert question_kind(question) == "numeric"
 
 
+@pytest.mark.parametrize("question, papers", [
+    # one paper's finding on a pair it names as a pair: no paper per name (a ChatGPT paper, a GPT-4 paper) pads it
+    ("How many of their own mistakes can ChatGPT and GPT-4 identify when justifying hallucinations?", 1),
+    # a real comparison: each thing's own paper, though the ALMoST paper also names InstructGPT
+    ("Which feedback do ALMoST and InstructGPT learn from?", 2),
+])
+def test_two_names_make_a_comparison_only_when_no_paper_reports_on_the_pair(answerer, question, papers):
+    answer = answerer.ask(question)
+    assert answer.mode == "extractive" and len({c.paper_id for c in answer.citations}) == papers, answer.answer
+
+
 def test_the_sentence_with_the_asked_rate_is_quoted(answerer):
     """Read as numeric, the question prefers the sentence giving a number ("an acceptance rate of 22%") over
     those describing the tool in the question's own words."""
