@@ -15,9 +15,10 @@
 - ``absent``: 1 when the question names something ("Europe", "vitamin C") that no top paper
   mentions at all: a paper on vitamin D does not answer a question about vitamin C.
 
-The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names
-- absent_weight * absent`` is below ``threshold``, unless a top paper is about every name the question gives and has nearly
-all its words (``named_coverage``): MiniLM reads names it never saw poorly. A question of
+The answer abstains when ``similarity + coverage_weight * coverage + names_weight * names -
+absent_weight * absent`` is below ``threshold``, unless a top paper is about every name the
+question gives and has nearly all its words (``named_coverage``): MiniLM reads names it never
+saw poorly. A question of
 ``long_words`` words or more is also scored sentence by sentence and keeps its best part, so that
 the context a researcher gives around the question does not count against it. Weights and
 threshold were calibrated on training questions only (``python -m benchmarks.calibrate

@@ -136,27 +136,13 @@ def _spelled_out(acronym: str, source: str) -> bool:
     return acronym in initials
 
 
-def negated(text: str, without: bool = True) -> bool:
-    """Whether ``text`` negates anything: ``negated("It does not help.")`` -> True."""
-    return bool(negation_scope(text, without)) or bool(_NEGATION.search(_NOT_NEGATION.sub(" ", text)))
-
-
-def negation_scope(text: str, without: bool = True, width: int = 3, premises: frozenset[str] = frozenset()
-                   ) -> set[str]:
-    """What a text negates: the first ``width`` content words after each negation (stemmed). A negation
-    whose first word is among ``premises`` (what the question itself negates) is left out.
-
-    >>> sorted(negation_scope("It runs without additional learned weights, not only on GPUs."))
-    ['addit', 'learn', 'weight']
-    """
-    return {w for scope in negation_scopes(text, without, width) if scope[0] not in premises for w in scope}
-
-
 def negation_scopes(text: str, without: bool = True, width: int = 3) -> list[tuple[str, ...]]:
     """Each negation's scope on its own: up to ``width`` content words, ending at its clause or the next negation.
 
     >>> negation_scopes("No, E5 does not beat BM25 without labeled data.")
     [('e5',), ('beat', 'bm25'), ('label', 'data')]
+    >>> negation_scopes("It runs without additional learned weights, not only on GPUs.")  # "not only" negates nothing
+    [('addit', 'learn', 'weight')]
     """
     cleaned = _NOT_NEGATION.sub(" ", text)
     cues = sorted([*_NEGATION.finditer(cleaned), *(_WITHOUT.finditer(cleaned) if without else ())],
@@ -181,8 +167,8 @@ def _negation_problem(claim: str, aligned: str, without: bool, question: str = "
     mine, theirs = negation_scopes(claim, without), negation_scopes(aligned, without)
     premises = {scope[0] for scope in negation_scopes(question, without)}  # "…models that see no text?"
     unmatched = [s for s in theirs if not any(set(s) & set(m) for m in mine)]
-    # the question's own negation is not the claim's
     stated = {scope[0] for scope in negation_scopes(source, without)} if source else set()
+    # what the claim negates on its own: not the question's premise, nor something the source negates elsewhere
     added = [m for m in mine if not any(set(s) & set(m) for s in theirs) and m[0] not in premises | stated]
     claim_words, aligned_words = set(content_words(claim)), set(content_words(aligned))
     # One shared word ("sampling" / "without compromising the sample quality") is not the same statement.
