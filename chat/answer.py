@@ -249,9 +249,9 @@ class Answerer:
                 said, quoted = text.rsplit("\n\n", 1)
                 text = f"{said}\n\n{KEY_QUOTE_LABEL} {quoted}"
             return self._finish(base, text, checked, shown, clock, mode="llm", **extra)
-        reason = "empty" if not checked.sentences and not checked.refusals else (
+        reason = "empty" if not checked.sentences and not checked.refusals and not checked.restated else (
             "refused" if checked.refusals and not any(c.supported for c in checked.sentences) else
-            "echo" if checked.echoes_only else "unsupported")
+            "echo" if checked.echoes_only or (checked.restated and not checked.sentences) else "unsupported")
         extra.update(fallback=reason, notes=(FALLBACK_NOTES[reason],), timings=clock.done())
         return replace(extracted, **extra)
 

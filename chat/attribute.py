@@ -7,7 +7,9 @@ For each sentence (or clause, when a marker sits mid-sentence) of the text:
   source that supports it best (**added** / **replaced**);
 - a claim that no source supports is **flagged**: it keeps no marker and is followed by
   :data:`chat.citations.UNSUPPORTED_FLAG`, so the reader sees it in the UI and the CLI;
-- a refusal sentence ("the sources do not mention …") is **dropped**;
+- a refusal sentence ("the sources do not mention …") is **dropped**, and so is a claim no source
+  supports that only restates the question ("TWIST is trained differently from a speech language
+  model" for "How is TWIST trained differently …?"): it claims nothing to flag;
 - short connecting text ("In short:") is left as it is.
 
 A claim opening with a pronoun ("This outperforms …") is judged with the name the claim
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,6 +74,7 @@ class CheckedText:
     total: int  # citation numbers the text had
     removed: int  # of those, numbers no shown source has, or that the check moved elsewhere
     refusals: int = 0  # refusal sentences dropped
+    restated: int = 0  # unsupported claims that only restate the question, dropped
 
     @property
     def unsupported(self) -> int:
@@ -111,8 +114,12 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     judged = judge_many(resolved([texts[i] for i in claims]), sources, vectors, config.support, question)
     decided = {i: _decide(pieces[i][1], row, len(sources)) for i, row in zip(claims, judged)}
     echoes = {i for i in claims if is_echo(texts[i], question)}
+    restated = {i for i in echoes if decided[i].action == "flagged"}
+    for i in restated:
+        del decided[i]
     total = sum(len(m.numbers) for m in parse_markers(text))
-    return _assemble(lines, decided, refusals, total, echoes)
+    return replace(_assemble(lines, decided, refusals | restated, total, echoes), refusals=len(refusals),
+                   restated=len(restated))
 
 
 def _claim_text(clause: str) -> str:
@@ -140,7 +147,7 @@ def _decide(wanted: tuple[int, ...], row: list[Support], n_sources: int) -> _Dec
     return _Decision((), closest, "flagged")
 
 
-def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: int, echoes: set[int]) -> CheckedText:
+def _assemble(lines, decided: dict[int, _Decision], dropped: set[int], total: int, echoes: set[int]) -> CheckedText:
     order: list[int] = []
     for i in sorted(decided):
         order += [n for n in decided[i].cited if n not in order]
@@ -152,8 +159,8 @@ def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: i
         for clause, wanted in line:
             i, at = at, at + 1
             claim = strip_markers(clause)
-            if i in refusals or i not in decided:  # refusals go; connecting text stays, unmarked
-                parts.append("" if i in refusals else claim)
+            if i in dropped or i not in decided:  # refusals go; connecting text stays, unmarked
+                parts.append("" if i in dropped else claim)
                 continue
             d = decided[i]
             final = tuple(sorted(number[n] for n in d.cited))
@@ -169,7 +176,7 @@ def _assemble(lines, decided: dict[int, _Decision], refusals: set[int], total: i
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(out_lines)).strip()
     supporting = {n: best[n].sentence for n in best}
     return CheckedText(text, tuple(order), supporting, {n: True for n in best}, tuple(checks), total,
-                       total - kept, len(refusals))
+                       total - kept, len(dropped))
 
 
 def _join(parts: list[str]) -> str:

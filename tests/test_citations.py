@@ -247,3 +247,17 @@ def test_a_claim_that_only_restates_the_question_does_not_make_an_answer(vectors
                               question=question)
     assert checked.sentences[0].echo is echo
     assert checked.echoes_only is echo and (not checked.usable if echo else True)
+
+
+def test_an_unsupported_restatement_of_the_question_is_dropped_not_flagged(vectors):
+    """"QLoRA is trained differently from ordinary finetuning" for "How is QLoRA trained differently from ordinary
+    finetuning?" claims nothing: no source supports it, and flagging it would make a right answer look wrong."""
+    question = "How is QLoRA trained differently from ordinary finetuning?"
+    text = ("QLoRA is trained differently from ordinary finetuning. It introduces 4-bit NormalFloat, double "
+            "quantization and paged optimizers to save memory [1].")
+    checked = check_citations(text, [QLORA], vectors, question=question)
+    assert checked.restated == 1 and checked.usable and UNSUPPORTED_FLAG not in checked.text
+    assert checked.text.startswith("It introduces 4-bit NormalFloat") and [s.action for s in checked.sentences] == ["kept"]
+    alone = check_citations("QLoRA is trained differently from ordinary finetuning.", [QLORA], vectors,
+                            question=question)
+    assert alone.restated == 1 and not alone.sentences and not alone.usable
