@@ -119,7 +119,7 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
         del decided[i]
     total = sum(len(m.numbers) for m in parse_markers(text))
     return replace(_assemble(lines, decided, refusals | restated, total, echoes), refusals=len(refusals),
-                   restated=len(restated))
+                   restated=len(restated))  # both are dropped alike; counted apart
 
 
 def _claim_text(clause: str) -> str:
@@ -176,7 +176,7 @@ def _assemble(lines, decided: dict[int, _Decision], dropped: set[int], total: in
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(out_lines)).strip()
     supporting = {n: best[n].sentence for n in best}
     return CheckedText(text, tuple(order), supporting, {n: True for n in best}, tuple(checks), total,
-                       total - kept, len(dropped))
+                       total - kept)
 
 
 def _join(parts: list[str]) -> str:

@@ -16,6 +16,7 @@ they are in the index (BM25's idf): "model" counts little, "warmup" a lot.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -103,20 +104,21 @@ def key(unit: Unit) -> str:
     return unit[0] if len(unit) == 1 else stem("".join(unit))
 
 
-def _vocabulary(text: str) -> set[str]:
+@functools.lru_cache(maxsize=64)  # the same top papers are read for every piece of a question, and by absent()
+def _vocabulary(text: str) -> frozenset[str]:
     """Every stem of ``text``, plus each hyphenated compound and each word with its letter joined
     ('pre-trained' -> 'pretrain', 'vitamin D' -> 'vitamind'), plus its capital acronyms unstemmed ('GPS')."""
     lower = text.lower()
     vocab = {stem(w) for w in _WORD.findall(lower)} | _acronyms(text)
     vocab |= {stem(m.group(1)) + m.group(2) for m in _WORD_LETTER.finditer(lower)}
-    return vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(lower)}
+    return frozenset(vocab | {stem("".join(_WORD.findall(m.group()))) for m in _COMPOUND.finditer(lower)})
 
 
 def _flat(text: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).lower())
 
 
-def _found(unit: Unit, vocab: set[str], flat: str) -> bool:
+def _found(unit: Unit, vocab: frozenset[str], flat: str) -> bool:
     joined = "".join(unit)
     if joined.isupper():  # an acronym ending in S ("GPS"): as written, never as a plural
         return joined in vocab
