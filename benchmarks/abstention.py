@@ -6,7 +6,8 @@ Our own sets (``benchmarks/questions/``, over the sample papers; each file says 
 - ``named_papers.jsonl``: questions naming an indexed paper, about facts its abstract states (answered, from it);
 - ``long_questions.jsonl``: ~150-word research questions with the papers that cover them (answered);
 - ``followups.jsonl``: scripted conversations, each turn with its expected subject and paper;
-  ``followups_holdout.jsonl``: 15 more, written later by someone who had not seen the answers.
+  ``followups_holdout.jsonl``: 15 more, written later by someone who had not seen the answers;
+  ``followups_uncovered.jsonl``: 30 whose follow-up asks what the paper's abstract does not say.
 
 Plus the seed questions (covered and uncovered), the far out-of-domain questions
 (``benchmarks/ood_questions.txt``) asked of every index, and with ``--beir`` the training
@@ -117,8 +118,9 @@ def own_sets(answerer) -> dict[str, list[Row]]:
 
 
 def followups(answerer, path: Path = QUESTIONS / "followups.jsonl") -> dict[str, float]:
-    """Scripted conversations, history passed as the app passes it: (question, answer text) pairs."""
-    kept, new, first, cited, turns = [], [], [], [], 0
+    """Scripted conversations, history passed as the app passes it: (question, answer text) pairs.
+    A follow-up whose ``paper_id`` is null should be "not covered"; the others, answered from their paper."""
+    kept, new, first, cited, uncovered, turns = [], [], [], [], [], 0
     for line in path.read_text(encoding="utf-8").splitlines():
         history: list[tuple[str, str]] = []
         for i, turn in enumerate(json.loads(line)["turns"]):
@@ -128,15 +130,18 @@ def followups(answerer, path: Path = QUESTIONS / "followups.jsonl") -> dict[str,
                 kept.append(_flat(turn["subject"]) in _flat(answer.standalone_query))
             elif i:
                 new.append(answer.standalone_query == turn["question"])
-            if i:
+            if i and not turn["paper_id"]:
+                uncovered.append(answer.abstained)
+            elif i:
                 gold = [turn["paper_id"]] if isinstance(turn["paper_id"], str) else turn["paper_id"]
                 first.append(bool(ids) and ids[0] in gold)
                 cited.append(bool(set(gold) & set(ids)))
             history.append((turn["question"], answer.answer))
             turns += 1
     share = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
-    return {"turns": turns, "follow_ups": len(first), "subject_kept": share(kept), "new_topic_recognised": share(new),
-            "right_paper_first": share(first), "right_paper_cited": share(cited)}
+    return {"turns": turns, "follow_ups": len(first) + len(uncovered), "subject_kept": share(kept),
+            "new_topic_recognised": share(new), "right_paper_first": share(first), "right_paper_cited": share(cited),
+            "uncovered": len(uncovered), "not_covered_when_uncovered": share(uncovered)}
 
 
 def _flat(text: str) -> str:
@@ -170,7 +175,8 @@ def run(args: argparse.Namespace) -> dict:
         sets[f"far out-of-domain @ {name}"] = [ask(answerer, q) for q in ood]
     report = {"sets": {name: asdict(summarise(rows)) for name, rows in sets.items()},
               "followups": followups(seeds),
-              "followups_holdout": followups(seeds, QUESTIONS / "followups_holdout.jsonl")}
+              "followups_holdout": followups(seeds, QUESTIONS / "followups_holdout.jsonl"),
+              "followups_uncovered": followups(seeds, QUESTIONS / "followups_uncovered.jsonl")}
     if args.dump:
         with open(args.dump, "w", encoding="utf-8") as fh:
             for name, rows in sets.items():
@@ -184,11 +190,13 @@ def table(report: dict) -> str:
     for name, r in report["sets"].items():
         gold = "" if r["gold_cited"] is None else f"{100 * r['gold_cited']:.1f}% ({100 * r['gold_first']:.1f}%)"
         lines.append(f"| {name} | {r['questions']} | {100 * r['not_covered']:.1f}% | {gold} |")
-    for name in ("followups", "followups_holdout"):
+    for name in ("followups", "followups_holdout", "followups_uncovered"):
         f = report[name]
         lines.append(f"\n{name}: {f['follow_ups']} in {f['turns']} turns; subject kept {100 * f['subject_kept']:.1f}%, "
                      f"new topic recognised {100 * f['new_topic_recognised']:.1f}%, right paper cited first "
-                     f"{100 * f['right_paper_first']:.1f}% (cited at all {100 * f['right_paper_cited']:.1f}%)")
+                     f"{100 * f['right_paper_first']:.1f}% (cited at all {100 * f['right_paper_cited']:.1f}%)"
+                     + (f", \"not covered\" {100 * f['not_covered_when_uncovered']:.1f}% of {f['uncovered']} that "
+                        "no paper answers" if f["uncovered"] else ""))
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citati
 from chat.citations import strip_markers
 from chat.contradictions import numbers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
+from chat.naming import named_first
 from chat.prompt import PromptConfig, build_prompt, fixed_prefix
 from chat.refusal import is_refusal
 from chat.rewrite import RewriteConfig, rewrite
@@ -181,6 +182,8 @@ class Answerer:
         clock.lap("retrieve")
         evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain,
                            rarity_of(self.retriever), self.vectors)
+        if not decide(evidence, self.config.abstain):  # the gate and the nearest papers keep retrieval order
+            hits = named_first(standalone, hits, paper=lambda h: h.paper)
         base = dict(question=question, standalone_query=standalone, retrieved=tuple(hits), evidence=evidence,
                     filters=filters,
                     sources=tuple(Source(h.paper.paper_id, _title(h.paper), float(h.score), h.paper) for h in hits))

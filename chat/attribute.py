@@ -9,7 +9,8 @@ For each sentence (or clause, when a marker sits mid-sentence) of the text:
   :data:`chat.citations.UNSUPPORTED_FLAG`, so the reader sees it in the UI and the CLI;
 - a refusal sentence ("the sources do not mention …") is **dropped**, and so is a claim no source
   supports that only restates the question ("TWIST is trained differently from a speech language
-  model" for "How is TWIST trained differently …?"): it claims nothing to flag;
+  model" for "How is TWIST trained differently …?"): it claims nothing to flag (a next claim opening
+  "It uses a warm start …" then reads "TWIST uses a warm start …");
 - short connecting text ("In short:") is left as it is.
 
 A claim opening with a pronoun ("This outperforms …") is judged with the name the claim
@@ -37,7 +38,7 @@ import numpy as np
 from chat.citations import UNSUPPORTED_FLAG, cite, cited_lines, clauses, parse_markers, strip_markers
 from chat.refusal import is_refusal
 from chat.sentences import content_words, split_sentences
-from chat.claims import is_echo, resolved
+from chat.claims import is_echo, named_opening, resolved
 from chat.support import Support, SupportConfig, judge_many
 
 
@@ -117,9 +118,21 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     restated = {i for i in echoes if decided[i].action == "flagged"}
     for i in restated:
         del decided[i]
+    # the claim after a dropped restatement that opens "It …" gets the name the restatement gave ("TWIST uses …")
+    renamed = {i + 1: text for i in restated if i + 1 in texts and (text := named_opening(texts[i], pieces[i + 1][0]))}
+    lines = [[(renamed.get(k, clause), numbers) for k, (clause, numbers) in numbered] for numbered in _numbered(lines)]
     total = sum(len(m.numbers) for m in parse_markers(text))
     return replace(_assemble(lines, decided, refusals | restated, total, echoes), refusals=len(refusals),
                    restated=len(restated))  # both are dropped alike; counted apart
+
+
+def _numbered(lines: list[list[tuple[str, tuple[int, ...]]]]) -> list[list[tuple[int, tuple[str, tuple[int, ...]]]]]:
+    """Each line's pieces with their index among all pieces."""
+    out, at = [], 0
+    for line in lines:
+        out.append(list(enumerate(line, start=at)))
+        at += len(line)
+    return out
 
 
 def _claim_text(clause: str) -> str:

@@ -16,6 +16,23 @@ from chat.subject import names
 _PRONOUN = re.compile(r"^(it|this|they|these|its|their)\b(?=\s+[a-z])", re.IGNORECASE)
 
 
+def named_opening(before: str, claim: str) -> str:
+    """``claim`` with its opening "It"/"They" ("Its"/"Their") replaced by the name ``before`` opens with, for a claim
+    that will be read without ``before``; '' when it opens otherwise ("This …" names an act, not a thing) or
+    ``before`` opens with no name.
+
+    >>> named_opening("TWIST is trained differently.", "It uses a warm start [1].")
+    'TWIST uses a warm start [1].'
+    >>> named_opening("The model is trained differently.", "It uses a warm start [1].")
+    ''
+    """
+    found = _PRONOUN.match(claim.lstrip())
+    if not found or found.group(1).lower() not in ("it", "its", "they", "their"):
+        return ""
+    renamed = resolved([before, claim.lstrip()])[1]
+    return renamed if renamed != claim.lstrip() else ""
+
+
 def resolved(claims: list[str]) -> list[str]:
     """The claims to judge, a leading pronoun replaced by the first name of the claim before it: alone, "This
     outperforms the state-of-the-art systems" lost the subject its source names ("Evaporate-Code+ not only

@@ -51,6 +51,8 @@ _POSITIVE, _NEGATIVE = re.compile(r"\bpositive(?:ly)?\b", re.I), re.compile(r"\b
 _NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 _UNIT_NUMBER = re.compile(r"^\d+(?:\.\d+)?[A-Za-z]{0,3}$")  # "65B", "48GB", "4bit" are numbers, not names
 _PLAIN_CAPITALISED = re.compile(r"^[A-Z][a-z]+$")
+_CONCEDING = re.compile(r"^\s*((?:while|although|though|even\s+though|whereas|unlike|despite)\b[^,]{8,}),\s*(.+)$",
+                        re.IGNORECASE | re.DOTALL)
 
 
 
@@ -121,13 +123,27 @@ def _drop_word_parts(token: str) -> str:
 
 
 def mentions(source: str, name: str) -> bool:
-    """Whether ``source`` names ``name``: spelling, hyphens and case aside, plural aside, or as an acronym's words."""
-    squashed = re.sub(r"[^a-z0-9]", "", source.lower())
+    """Whether ``source`` names ``name``: spelling, hyphens and case aside, plural aside, or as an acronym's words.
+    A short name must be a word of its own: "GANs" is not in "proposing a new".
+
+    >>> mentions("We propose GPT-4 based GANs.", "GAN"), mentions("By proposing a new framework.", "GANs")
+    (True, False)
+    """
     key = re.sub(r"[^a-z0-9]", "", name.lower())
-    if not key or key in squashed or (key.endswith("s") and key[:-1] in squashed):
+    if not key or _named_in(key, source) or (key.endswith("s") and _named_in(key[:-1], source)):
         return True
     letters = name.rstrip("s") if name.isupper() or name[:-1].isupper() else ""
     return bool(letters) and letters.isalpha() and _spelled_out(letters.lower(), source)
+
+
+def _named_in(key: str, source: str) -> bool:
+    """``key`` (letters and digits only) inside the squashed ``source``; a short key only as a whole word or two."""
+    if len(key) > 4:
+        return key in re.sub(r"[^a-z0-9]", "", source.lower())
+    unglued = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", source)  # scraped glue: "revealingGPT-3's"
+    tokens = re.findall(r"[a-z0-9]+(?:[-.'’][a-z0-9]+)*", f"{source} {unglued}".lower())
+    words = [re.sub(r"[^a-z0-9]", "", t) for t in tokens] + [p for t in tokens for p in re.split(r"[-'’]", t)]
+    return any(key in (w, w[:-1] if w.endswith("s") else w, w + v) for w, v in zip(words, [*words[1:], ""]))
 
 
 def _spelled_out(acronym: str, source: str) -> bool:
@@ -166,17 +182,37 @@ def _negation_problem(claim: str, aligned: str, without: bool, question: str = "
     """
     mine, theirs = negation_scopes(claim, without), negation_scopes(aligned, without)
     premises = {scope[0] for scope in negation_scopes(question, without)}  # "…models that see no text?"
-    unmatched = [s for s in theirs if not any(set(s) & set(m) for m in mine)]
+    claim_words, aligned_words = set(content_words(claim)), set(content_words(aligned))
+    main = _main_clause(claim, claim_words, aligned)
+    unmatched = [s for s in (negation_scopes(main, without) if main else theirs)
+                 if not any(set(s) & set(m) for m in mine)]
     stated = {scope[0] for scope in negation_scopes(source, without)} if source else set()
     # what the claim negates on its own: not the question's premise, nor something the source negates elsewhere
     added = [m for m in mine if not any(set(s) & set(m) for s in theirs) and m[0] not in premises | stated]
-    claim_words, aligned_words = set(content_words(claim)), set(content_words(aligned))
     # One shared word ("sampling" / "without compromising the sample quality") is not the same statement.
     if any(len(set(s) & claim_words) >= min(2, len(s)) for s in unmatched):
         return "source is negated, claim is not"
     if any(len(set(s) & aligned_words) >= min(2, len(s)) for s in added):
         return "negation differs from the source"
     return ""
+
+
+def _main_clause(claim: str, claim_words: set[str], aligned: str) -> str:
+    """The main clause of ``aligned`` when it opens with a concession and ``claim`` is about the main clause; ''
+    otherwise. "While existing detectors are not robust …, we propose RADAR, a robust detector": a claim naming
+    what only the main clause names, or sharing more words with it, is not negated by what the concession grants.
+
+    >>> _main_clause("Open models come close.", {"open", "model", "come", "close"},
+    ...              "Although Codex is not open-source, open models come close.")
+    'open models come close.'
+    """
+    found = _CONCEDING.match(aligned)
+    if not found:
+        return ""
+    conceded, main = found.group(1), found.group(2)
+    if any(mentions(main, n) and not mentions(conceded, n) for n in names(claim)):
+        return main
+    return main if len(claim_words & set(content_words(main))) > len(claim_words & set(content_words(conceded))) else ""
 
 
 def _antonym_swap(claim: str, aligned: str) -> str:

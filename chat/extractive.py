@@ -29,8 +29,8 @@ import numpy as np
 
 from chat.citations import cite
 from chat.relevance import COMPARES, RelevanceConfig, Scored, question_kind, score_sentences
-from chat.sentences import content_words, display_title, jaccard
-from chat.contradictions import names
+from chat.sentences import content_words, jaccard
+from chat.naming import name_phrases, naming
 from ingest.records import Paper
 
 LABEL = "Quoted from the abstracts:"
@@ -130,35 +130,11 @@ def _one_finding(query: str, papers: Sequence[Paper]) -> bool:
     return any(re.search(p, papers[0].abstract, re.IGNORECASE) for p in pairs)
 
 
-def name_phrases(question: str) -> list[str]:
-    """Names in the question, adjacent ones joined: 'Unnatural Instructions', 'Constitutional AI', 'MEMIT'.
-
-    >>> name_phrases("Where do labels come from in InstructGPT versus Constitutional AI?")
-    ['InstructGPT', 'Constitutional AI']
-    """
-    found = names(question)
-    phrases: list[str] = []
-    for name in found:
-        joined = f"{phrases[-1]} {name}" if phrases else ""
-        if joined and joined in question:
-            phrases[-1] = joined
-        else:
-            phrases.append(name)
-    return phrases
-
-
 def _most_about(thing: str, papers: Sequence[Paper]) -> int | None:
     """The paper naming ``thing`` most (its title counts three times); the better-ranked one on a tie."""
-    counts = _naming(thing, papers)
+    counts = naming(thing, papers)
     best = max(range(len(papers)), key=lambda i: (counts[i], -i), default=None)
     return best if best is not None and counts[best] > 0 else None
-
-
-def _naming(thing: str, papers: Sequence[Paper]) -> list[int]:
-    """How often each paper names ``thing``, its title counting three times."""
-    pattern = re.compile(r"(?<![\w-])" + re.escape(thing).replace(r"\ ", r"[\s-]*") + r"(?![\w-])", re.IGNORECASE)
-    return [3 * len(pattern.findall(display_title(p.title, p.abstract))) + len(pattern.findall(p.abstract))
-            for p in papers]
 
 
 def _duplicate(pick: Scored, chosen: list[Scored], vectors, config: ExtractiveConfig) -> bool:

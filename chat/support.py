@@ -7,7 +7,8 @@ these contradictions holds:
 
 - a **number** in the claim that the source never states ("12 GB" against "48GB"), or states of
   another quantity ("an acceptance rate of 4.5 million" against "4.5 million suggestions were
-  made" and "an acceptance rate of 22%");
+  made" and "an acceptance rate of 22%"), or gives "respectively" to another thing ("GPT-4 identifies 67%"
+  against "ChatGPT and GPT-4 identify 67% and 87%, respectively");
 - a **name** in the claim (a method, model or dataset: "QLoRA", "GPT-4", "Guanaco") that the
   source never mentions, spelled out or as an acronym;
 - **negation** in the claim but not in the source sentence it matches, or the reverse
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chat.contradictions import contradictions
+from chat.respectively import swapped
 from chat.sentences import content_words
 
 Vectors = Callable[[list[str]], np.ndarray]
@@ -132,6 +134,8 @@ def _support(claim: str, sentences: list[str], title: str, windows: list[str], c
                               check_negation=config.check_negation, check_antonyms=config.check_antonyms,
                               without_negates=config.without_negates, check_quantities=config.check_quantities,
                               question=question)
+    if config.check_quantities:
+        problems += swapped(claim, whole)  # a number the source gives "respectively" to another thing
     close = cosine >= config.min_cosine or (overlap >= config.min_overlap and
                                            (_vectorless(cosines) or cosine >= config.floor_cosine))
     return Support(close and not problems, round(cosine, 4), round(overlap, 4), sentence, problems)

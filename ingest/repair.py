@@ -32,6 +32,9 @@ _FUNCTION_WORDS = frozenset("""a an the of to in on at by as is are be or and fo
 it its into via than then when where which while who whose can may will not also both each such""".split())
 _URL_GLUE = re.compile(r"(?<=[A-Za-z])(?=https?://)|(?<=[a-z])(?=(?:www\.|github\.com|huggingface\.co)[\w/])")
 _FOOTNOTE = re.compile(r"(?<=[A-Za-z.,;:)])(\d)\1{2}(?=\s*(?:https?://|www\.|[A-Z])|\s*$)|[†‡∗]+")
+_NOTE_START = re.compile(r"(?<=[A-Za-z.,;:)])(\d)\1{2}(?=[A-Z])")
+_NOTE_END = re.compile(r"\.(?=([a-z]+) )")  # "… davinci.which was trained": the interrupted sentence resumes
+_NOTE_LIMIT = 600  # characters: a longer stretch is not one footnote
 _SENTENCE_GLUE = re.compile(r"(?<=[a-z]{2}[a-z)])\.(?=[A-Z][A-Za-z])")  # "… for LLMs.LLM+P takes …"
 _DOTTED = re.compile(r"[A-Za-z][\w\-+]*\.[A-Z][\w\-+]*")  # "TaskMatrix.AI": a name when the text repeats it
 _PUNCTUATION_GLUE = re.compile(r"(?<=[a-z])([,;:])(?=[A-Z][a-z]*[A-Z])")  # "evaluation,WizardLM achieves"
@@ -53,6 +56,7 @@ def known_word(word: str) -> bool:
 
 def repair_scraped(text: str) -> str:
     """``text`` with glued words, URLs and numbers separated and footnote marks dropped (see the module doc)."""
+    text = drop_inline_footnotes(text)
     text = _URL_GLUE.sub(" ", text)
     text = _FOOTNOTE.sub(" ", text)
     text = _unglue_sentences(text)
@@ -63,6 +67,30 @@ def repair_scraped(text: str) -> str:
     text = _TOKEN.sub(lambda m: _split_suffix(m[0], names), text)
     text = re.sub(r"(?<![\w'\u2019-])(a|an)([a-z]{3,})\b", _split_article, text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def drop_inline_footnotes(text: str) -> str:
+    """Footnotes arXiv's HTML inlines mid-sentence, dropped: the mark, the note, and its closing full stop, where
+    the sentence it interrupts resumes in lower case right after that stop ("… as,111Unless noted, we use
+    davinci.which was trained …"). A note that no such resumption closes is left to the mark rule.
+
+    >>> drop_inline_footnotes("We release checkpoints,111Public checkpoints: https://g.io/a.md.which beat PaLM.")
+    'We release checkpoints, which beat PaLM.'
+    >>> drop_inline_footnotes("Code is public.222Code and data are at https://github.com/x/y")
+    'Code is public.222Code and data are at https://github.com/x/y'
+    """
+    out, start = [], 0
+    for mark in _NOTE_START.finditer(text):
+        if mark.start() < start:
+            continue
+        end = next((m for m in _NOTE_END.finditer(text, mark.end(), mark.end() + _NOTE_LIMIT)
+                    if known_word(m[1])), None)
+        later = _NOTE_START.search(text, mark.end())
+        if end is None or (later is not None and later.start() < end.start()):
+            continue
+        out.append(text[start:mark.start()] + " ")
+        start = end.end()
+    return "".join(out) + text[start:]
 
 
 def _unglue_sentences(text: str) -> str:

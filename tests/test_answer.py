@@ -166,6 +166,18 @@ def test_a_follow_up_retrieves_the_paper_of_the_previous_turn(answerer):
     assert QLORA_ID in [c.paper_id for c in second.citations]
 
 
+@pytest.mark.parametrize("question, named, neighbour", [
+    ("How many associations can MALMEN update?", "doc-b07edc70758d4891", "2210.07229"),  # MEMIT: "associations"
+    ("Does repeated sampling help Codex?", "doc-782b58b0193fbdb4", "doc-4c82150a52941128"),  # Weaver: "repeated sampling"
+])
+def test_the_paper_a_question_names_is_answered_from_before_a_closer_neighbour(answerer, retriever, question, named,
+                                                                               neighbour):
+    ranked = [h.paper.paper_id for h in retriever.search(question, k=5)]
+    assert ranked.index(neighbour) < ranked.index(named)  # retrieval alone puts the neighbour first
+    answer = answerer.ask(question)
+    assert answer.citations[0].paper_id == named and answer.sources[0].paper_id == named
+
+
 def test_a_standalone_question_after_history_is_not_rewritten(answerer):
     history = [("How does QLoRA finetune a 65B model on one GPU?", "It quantizes [1].")]
     question = "Which fine-tuned LLaMA model beats GPT-4 on arithmetic tasks?"

@@ -148,6 +148,51 @@ def test_positive_and_negative_are_opposites(vectors, claim, supported):
     assert check_citations(claim, [CODECOMPOSE], vectors).sentences[0].supported is supported
 
 
+RADAR = ("While existing works show that current AI-text detectors are not robust to LLM-based paraphrasing, this "
+         "paper aims to bridge this gap by proposing a new framework called RADAR, which jointly trains a robust "
+         "AI-text detector via adversarial learning.")
+POLYCODER = ("Although Codex itself is not open-source, we find that existing open-source models do achieve close "
+             "results in some programming languages, although targeted mainly for natural language modeling.")
+
+
+@pytest.mark.parametrize("claim, source, supported", [
+    # about the main clause: what the concession grants about others does not negate it
+    ("RADAR jointly trains an AI-text detector that is robust to LLM-based paraphrasing [1].", RADAR, True),
+    ("Existing open-source models achieve results close to Codex in some programming languages [1].", POLYCODER, True),
+    # about what the concession negates: still a contradiction
+    ("Current AI-text detectors are robust to LLM-based paraphrasing [1].", RADAR, False),
+    ("Codex is open-source [1].", POLYCODER, False),
+])
+def test_a_conceded_negation_does_not_negate_the_main_clause(vectors, claim, source, supported):
+    checked = check_citations(claim, [source], vectors)
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
+
+
+MISTAKES = "Crucially, we find that ChatGPT and GPT-4 can identify 67% and 87% of their own mistakes, respectively."
+
+
+@pytest.mark.parametrize("claim, supported", [
+    ("GPT-4 identifies 87% of its own mistakes [1].", True),
+    ("ChatGPT identifies 67% of its own mistakes and GPT-4 87% [1].", True),
+    ("GPT-4 identifies 67% of its own mistakes [1].", False),  # ChatGPT's figure
+    ("ChatGPT and GPT-4 identify 67% of their own mistakes [1].", False),  # ChatGPT's alone
+    ("GPT-4 identifies 87% of its own mistakes, while ChatGPT identifies 67% [1].", True),
+    ("GPT-4 identifies 67% of its own mistakes, while ChatGPT identifies 87% [1].", False),  # each on the other
+])
+def test_a_number_given_respectively_belongs_to_its_own_thing(vectors, claim, supported):
+    checked = check_citations(claim, [MISTAKES], vectors)
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
+
+
+@pytest.mark.parametrize("name, found", [("GANs", False), ("RADAR", True), ("GPT-J", True), ("LLaMA", True),
+                                         ("Pythia", True), ("GPT-3", False)])
+def test_a_short_name_is_found_only_as_a_word_of_its_own(vectors, name, found):
+    """"GANs" squashed into "proposing a new" is no mention of GANs."""
+    claim = f"RADAR is evaluated with {name} models [1]."
+    checked = check_citations(claim, [RADAR + " Evaluated with Pythia, GPT-J and LLaMA."], vectors)
+    assert (f"name {name} not in source" not in checked.sentences[0].problems) is found
+
+
 def test_moreover_is_not_more(vectors):
     source = ("Moreover, InstructGPT models show improvements in truthfulness and reductions in toxic output "
               "generation while having minimal performance regressions on public NLP datasets.")
@@ -257,7 +302,9 @@ def test_an_unsupported_restatement_of_the_question_is_dropped_not_flagged(vecto
             "quantization and paged optimizers to save memory [1].")
     checked = check_citations(text, [QLORA], vectors, question=question)
     assert checked.restated == 1 and checked.usable and UNSUPPORTED_FLAG not in checked.text
-    assert checked.text.startswith("It introduces 4-bit NormalFloat") and [s.action for s in checked.sentences] == ["kept"]
+    # "It" loses the sentence that named its subject, so it takes that name
+    assert checked.text.startswith("QLoRA introduces 4-bit NormalFloat")
+    assert [s.action for s in checked.sentences] == ["kept"]
     alone = check_citations("QLoRA is trained differently from ordinary finetuning.", [QLORA], vectors,
                             question=question)
     assert alone.restated == 1 and not alone.sentences and not alone.usable

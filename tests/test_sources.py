@@ -67,6 +67,16 @@ def test_a_dotted_name_the_abstract_repeats_is_not_split_as_a_glued_sentence_end
     assert "we introduce TaskMatrix.AI as a new AI ecosystem" in text and "TaskMatrix. AI" not in text
 
 
+@pytest.mark.parametrize("paper_id, note, resumed", [
+    ("2212.10560", "Unless otherwise specified", "on par with the performance of, which was trained with private"),
+    ("2210.11416", "Public checkpoints", "Flan-T5 checkpoints, which achieve strong few-shot performance"),
+    ("2204.07705", "super-sized expansion", "Super-NaturalInstructions, a benchmark of 1,616 diverse NLP tasks")])
+def test_a_footnote_inlined_mid_sentence_is_dropped_and_the_sentence_resumes(paper_id, note, resumed):
+    papers, _ = _read(SEED_FILES["001"])
+    text = next(p.abstract for p in papers if p.paper_id == paper_id)
+    assert note not in text and resumed in text
+
+
 def test_papers_page_strips_the_glued_subscribe():
     papers, _ = _read(SEED_FILES["003"])
     assert papers[0].title == "Few-Shot Bot: Prompt-Based Learning for Dialogue Systems"
