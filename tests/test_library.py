@@ -27,7 +27,7 @@ def test_list_shows_every_sample_paper_with_names(seed_ingest, capsys):
     assert sum(s["papers"] for s in listed["sources"]) >= 180  # a paper given by two files counts for both
     assert main(["--list", "--index", seed_ingest.config.path]) == 0
     text = capsys.readouterr().out.splitlines()
-    assert len(text) == 182 and text[-1] == "180 papers, 883 chunks, 5 sources (124 papers named from their abstracts)"
+    assert len(text) == 182 and text[-1] == "180 papers, 881 chunks, 5 sources (124 papers named from their abstracts)"
     assert any(line.startswith("doc-6b7688703829de0d") and line.endswith("QLoRA (derived)") for line in text)
 
 
