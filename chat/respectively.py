@@ -6,7 +6,8 @@ wrong thing ("GPT-4 identifies 67% of its mistakes") or on both ("ChatGPT and GP
 …"), and a check that only asks whether the number occurs passes it. Here the source's named list
 and its number list are paired in order; a claim that names one of the things and states another's
 number, not its own, is flagged; so is one that names several and states one number of them, or writes a
-number next to another thing than its own.
+number next to another thing than its own. A model size written before a name ("outperforms 175B GPT-3") is
+that name's too: "The base model of FLAN has 175B parameters" gives it to FLAN.
 
 >>> source = "Crucially, we find that ChatGPT and GPT-4 can identify 67% and 87% of their own mistakes, respectively."
 >>> respective_numbers(source)
@@ -19,6 +20,8 @@ number next to another thing than its own.
 ()
 >>> swapped("ChatGPT identifies 87% of its mistakes, GPT-4 67%.", source)
 ("67 is the source's figure for ChatGPT, not GPT-4", "87 is the source's figure for GPT-4, not ChatGPT")
+>>> swapped("FLAN is a 175B model.", "FLAN, a 137B model, beats zero-shot 175B GPT-3.")
+("175 is the source's size of GPT-3, not FLAN",)
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ _JOINER = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus)\s+)"
 _NUMBER = r"\d+(?:[.,]\d+)*(?:%|\s?(?!(?:and|or|vs)\b)[A-Za-z\u00d7]{1,3}\b)?"  # "8.87 mm", "67%", not "0.22 and"
 _CLAUSE = re.compile(r"[,;]\s*|\s+(?:and|while|whereas|but)\s+")
 _NUMBER_LIST = re.compile(rf"{_NUMBER}(?:{_JOINER}{_NUMBER})+")
+_SIZE = r"(\d+(?:\.\d+)?)\s?(?:B|M|billion|million)(?![\w-])"  # "175B", "1.3 billion": a model's parameter count
+_SIZE_BEFORE = re.compile(_SIZE + r"(?:[\s-]+param(?:eter)?s?)?[\s-]+$")  # "175B GPT-3", "6B-parameter GPT-J"
+# A claim that compares ("FLAN beats the 175B model") may state the other model's size without naming it.
+_COMPARING = re.compile(r"\b(?:than|outperform\w*|surpass\w*|beat\w*|versus|vs|compared|rival\w*|match\w*|prefer\w*)\b",
+                        re.IGNORECASE)
 
 
 def respective_numbers(sentence: str) -> list[tuple[str, str]]:
@@ -79,6 +87,37 @@ def swapped(claim: str, source: str) -> tuple[str, ...]:
             things = [thing for thing, _ in named]
             problems += [f"{value} is the source's figure for {thing}, not {near}" for thing, value in stated
                          if (near := _nearest(claim, value, things)) not in (None, thing)]
+    return tuple(problems) + _size_of_another(claim, source, said)
+
+
+def sizes(text: str) -> list[tuple[str, str]]:
+    """(name, size) pairs, in order, where a model size stands right before a name.
+
+    >>> sizes("Outputs from the 1.3B parameter InstructGPT model are preferred to those of the 175B GPT-3.")
+    [('InstructGPT', '1.3'), ('GPT-3', '175')]
+    """
+    found = []
+    for name in dict.fromkeys(names(text)):
+        for match in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
+            size = _SIZE_BEFORE.search(text[max(0, match.start() - 40):match.start()])
+            if size:
+                found.append((match.start(), name, size.group(1)))
+    return [(name, size) for _, name, size in sorted(found)]
+
+
+def _size_of_another(claim: str, source: str, said: list[str]) -> tuple[str, ...]:
+    """A size the claim states that the source gives only to models the claim does not name, while the claim
+    names another: the smaller model's paper reports the baseline's size, and the claim gives it to the method."""
+    claimed = names(claim)
+    if not claimed or _COMPARING.search(claim):
+        return ()
+    pairs = sizes(source)
+    problems = []
+    for value in said:
+        owners = [name for name, size in pairs if same_number(size, value)]
+        written = [m for m in re.finditer(_SIZE, source) if same_number(m.group(1), value)]
+        if owners and len(written) == len(owners) and not any(mentions(claim, o) for o in owners):
+            problems.append(f"{value} is the source's size of {owners[0]}, not {claimed[0]}")
     return tuple(problems)
 
 

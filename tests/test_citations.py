@@ -184,6 +184,22 @@ def test_a_number_given_respectively_belongs_to_its_own_thing(vectors, claim, su
     assert checked.sentences[0].supported is supported, checked.sentences[0].problems
 
 
+FLAN = ("We take a 137B parameter pretrained language model and instruction tune it on over 60 NLP datasets. "
+        "FLAN surpasses zero-shot 175B GPT-3 on 20 of 25 datasets that we evaluate.")
+
+
+@pytest.mark.parametrize("claim, supported", [
+    ("FLAN instruction tunes a 137B parameter pretrained language model [1].", True),
+    ("FLAN surpasses zero-shot 175B GPT-3 on 20 of 25 datasets [1].", True),
+    ("FLAN beats a 175B model on 20 of 25 datasets [1].", True),  # a comparison may leave the other model unnamed
+    ("The base model of FLAN has 175B parameters [1].", False),  # GPT-3's size
+    ("FLAN is a 175 billion parameter model tuned on over 60 NLP datasets [1].", False),
+])
+def test_a_model_size_written_before_a_name_is_that_models(vectors, claim, supported):
+    checked = check_citations(claim, [FLAN], vectors)
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
+
+
 @pytest.mark.parametrize("name, found", [("GANs", False), ("RADAR", True), ("GPT-J", True), ("LLaMA", True),
                                          ("Pythia", True), ("GPT-3", False)])
 def test_a_short_name_is_found_only_as_a_word_of_its_own(vectors, name, found):
