@@ -31,8 +31,16 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from ingest.repair import known_word, unglue_lower  # the repair's own test of a glued lower-case run
+
 _JUNK = re.compile(r"https?://|www\.|\S+@\S+\.\w+|\b[a-z]{3,}[A-Z][a-z]{2,}|\b[a-z]+\d{3}(?:\b|http)|\be\.g\.?$|"
                    r"[\u2020\u2021\u2217]")
+_LOWER_WORD = re.compile(r"(?<![\w'\u2019\-./@])[a-z]{5,}(?![\w'\u2019\-/@])")
+
+
+def is_junk(answer: str) -> bool:
+    """Debris in an answer: a URL, an address, a footnote mark, or words glued together ("thatinstruction")."""
+    return bool(_JUNK.search(answer)) or any(not known_word(w) and unglue_lower(w) for w in _LOWER_WORD.findall(answer))
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,7 @@ def score(records: Sequence[Record], vectors) -> Scores:
         not_covered=_share(len(covered) - len(answered), len(covered)),
         fallback=_share(sum(bool(r.fallback) for r in answered), sum(1 for r in answered if r.model)),
         padded=_share(sum(any(pid not in r.papers for pid, _ in r.cited) for r in answered), len(answered)),
-        junk=_share(sum(bool(_JUNK.search(r.answer)) for r in answered), len(answered)),
+        junk=_share(sum(is_junk(r.answer) for r in answered), len(answered)),
         first_token_p50=statistics.median([r.first_token for r in generated]) if generated else 0.0,
         seconds_per_generated=statistics.fmean([r.seconds for r in generated]) if generated else 0.0,
         load=statistics.fmean([r.load for r in records]) if records else 0.0)

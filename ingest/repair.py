@@ -4,7 +4,8 @@ Copied Hugging Face pages lose the spaces around links and italics, and arXiv's 
 footnote numbers right against the text: "we proposeFlashAttention", "generating achain of
 thought", "thatPINTOsignificantly", "and code222http://nlp.fast.ai", "available
 athttps://github.com/…", "fewer than300 lines". This module puts the spaces back where a
-known word meets a name, a URL or a number, and drops footnote marks. A word is *known*
+known word meets a name, a URL or a number, or a function word meets a word ("thatinstruction",
+"notalignedwith"), and drops footnote marks. A word is *known*
 when it is a common function word or a whole word of the cl100k vocabulary (one token
 with its leading space) of at least three letters, so names such as "mT5", "arXiv" or
 "umT5" stay whole. Only the page formats use it: records from JSON, CSV or the arXiv API
@@ -16,6 +17,8 @@ are not scraped and are left as they are.
 'generating a chain of thought with fewer than 300 lines, see code http://x.ai and at https://g.io'
 >>> repair_scraped("It runs in the loop.LLM+P takes a plan. First,PINTO maps; in evaluation,WizardLM wins.")
 'It runs in the loop. LLM+P takes a plan. First, PINTO maps; in evaluation, WizardLM wins.'
+>>> repair_scraped("We show thatinstruction tuning helps models notalignedwith users ondatasets of all sizes.")
+'We show that instruction tuning helps models not aligned with users on datasets of all sizes.'
 >>> repair_scraped("Pretrained mT5 and umT5 on arXiv with LLaMA and GPT-4.")
 'Pretrained mT5 and umT5 on arXiv with LLaMA and GPT-4.'
 """
@@ -41,6 +44,13 @@ _PUNCTUATION_GLUE = re.compile(r"(?<=[a-z])([,;:])(?=[A-Z][a-z]*[A-Z])")  # "eva
 _WORD_NUMBER = re.compile(r"(?<![\w.'\u2019-])([a-z]{2,})(\d+(?:[.,]\d+)?)(?![\w-])")
 _PREFIX_NAME = re.compile(r"\b([a-z]+)([A-Z][A-Za-z0-9\-+.]*)")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-+]*")
+_LOWER = re.compile(r"(?<![\w'\u2019\-./@])[a-z]{5,}(?![\w'\u2019\-/@])")  # not inside names, URLs or addresses
+# Words a page glues to their neighbour where italics or a link dropped the space ("thatinstruction tuning",
+# "notalignedwith", "usingof"). Not "in"/"with" before a word ("infeasible", "withstanding" are words), nor
+# "a"/"on"/"to" after one ("automaton", "risotto"), nor "the" inside one ("hypothesize").
+_GLUED_BEFORE = ("that", "this", "the", "not", "into", "where", "to", "of", "on", "is")
+_GLUED_AFTER = ("and", "of", "the", "with", "where", "that", "for")
+_GLUED_BETWEEN = ("and", "where")
 
 
 @lru_cache(maxsize=200_000)
@@ -66,6 +76,7 @@ def repair_scraped(text: str) -> str:
     names = _names(text)
     text = _TOKEN.sub(lambda m: _split_suffix(m[0], names), text)
     text = re.sub(r"(?<![\w'\u2019-])(a|an)([a-z]{3,})\b", _split_article, text)
+    text = _LOWER.sub(lambda m: m[0] if known_word(m[0]) else (unglue_lower(m[0]) or m[0]), text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
@@ -132,6 +143,33 @@ def _split_suffix(token: str, names: set[str]) -> str:
         if head in names and tail.isalpha() and tail.islower() and (known_word(tail) or len(tail) >= 5):
             return f"{head} {tail}"
     return token
+
+
+@lru_cache(maxsize=20_000)
+def unglue_lower(word: str, depth: int = 0) -> str | None:
+    """A lower-case run that is no word, cut into known words at a glued function word; None when it cannot be.
+
+    >>> unglue_lower("thatinstruction"), unglue_lower("notalignedwith"), unglue_lower("humansandcurrent")
+    ('that instruction', 'not aligned with', 'humans and current')
+    >>> unglue_lower("infeasible"), unglue_lower("hypothesize"), unglue_lower("withstanding")
+    (None, None, None)
+    """
+    if depth and (word in _FUNCTION_WORDS or (len(word) >= 4 and known_word(word))):
+        return word
+    if depth > 2:
+        return None
+    for head in (h for h in _GLUED_BEFORE if word.startswith(h) and len(word) > len(h)):
+        if rest := unglue_lower(word[len(head):], depth + 1):
+            return f"{head} {rest}"
+    for tail in (t for t in _GLUED_AFTER if word.endswith(t) and len(word) > len(t)):
+        if rest := unglue_lower(word[:-len(tail)], depth + 1):
+            return f"{rest} {tail}"
+    for middle in _GLUED_BETWEEN:
+        at = word.find(middle, 4)
+        left, right = word[:at], word[at + len(middle):]
+        if at > 0 and len(right) >= 4 and known_word(left) and known_word(right):
+            return f"{left} {middle} {right}"
+    return None
 
 
 def _split_article(match: re.Match) -> str:

@@ -77,6 +77,22 @@ def test_a_footnote_inlined_mid_sentence_is_dropped_and_the_sentence_resumes(pap
     assert note not in text and resumed in text
 
 
+@pytest.mark.parametrize("seed, glued, repaired", [
+    ("001", "thatinstruction", "We show that instruction tuning"),
+    ("001", "notalignedwith", "these models are not aligned with their users"),
+    ("001", "humansandcurrent", "humans and current"),
+    ("001", "intowherefactual", "into where factual"),
+    ("001", "withstanding", "withstanding"),  # words that merely start with a function word stay whole
+    ("001", "hypothesize", "hypothesize"),
+    ("000", "infeasible", "infeasible"),
+])
+def test_lower_case_words_a_page_glued_together_are_separated(seed, glued, repaired):
+    """Italics and links lose their spaces on the copied pages: "We show thatinstruction tuning"."""
+    papers, _ = _read(SEED_FILES[seed])
+    text = " ".join(p.abstract for p in papers)
+    assert repaired in text and (glued == repaired or glued not in text)
+
+
 def test_papers_page_strips_the_glued_subscribe():
     papers, _ = _read(SEED_FILES["003"])
     assert papers[0].title == "Few-Shot Bot: Prompt-Based Learning for Dialogue Systems"
