@@ -27,6 +27,7 @@ _ABBREVIATIONS = {
 # A sentence ends at . ! or ? (optionally followed by closing quotes/brackets) before whitespace and
 # a capital letter, digit, opening bracket or quote; the abbreviation check happens afterwards.
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9(\[\"'\u201c])")
+_HYPHENATED = re.compile(r"\b([A-Za-z]+)-([A-Za-z]+)\b")
 # Words that carry no meaning in a question about papers, on top of the keyword index's stop words.
 STOPWORDS = STOP_WORDS | frozenset("""
 also may must shall one many much well via within without whether tell explain describe compare compared versus
@@ -64,11 +65,26 @@ def content_words(text: str) -> list[str]:
 
 
 def overlap(query: str, text: str) -> float:
-    """Share of the query's distinct content words found in ``text`` (0 when the query has none)."""
+    """Share of the query's distinct content words found in ``text`` (0 when the query has none). A hyphenated
+    word matches its closed spelling either way: "few-shot" is in "fewshot", "pretrained" in "pre-trained".
+
+    >>> overlap("few-shot exemplars", "the fewshot exemplar"), overlap("pretrained models", "pre-trained models")
+    (1.0, 1.0)
+    """
     wanted = set(content_words(query))
     if not wanted:
         return 0.0
-    return len(wanted & set(content_words(text))) / len(wanted)
+    have = set(content_words(text)) | _closed(text)
+    flat = re.sub(r"[\W_]+", "", text.lower())
+    for parts in _HYPHENATED.findall(query):
+        if "".join(parts).lower() in flat:  # the text writes the query's compound closed
+            have |= set(content_words(" ".join(parts)))
+    return len(wanted & have) / len(wanted)
+
+
+def _closed(text: str) -> set[str]:
+    """Content words of ``text``'s hyphenated compounds written closed ("pre-trained" -> "pretrain")."""
+    return {w for parts in _HYPHENATED.findall(text) for w in content_words("".join(parts))}
 
 
 def jaccard(a: Iterable[str], b: Iterable[str]) -> float:

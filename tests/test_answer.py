@@ -178,6 +178,13 @@ def test_the_paper_a_question_names_is_answered_from_before_a_closer_neighbour(a
     assert answer.citations[0].paper_id == named and answer.sources[0].paper_id == named
 
 
+def test_a_hyphenated_question_word_finds_the_sentence_that_writes_it_closed(answerer):
+    """The question says "few-shot", the abstract "fewshot": its finding is still the sentence quoted."""
+    answer = answerer.ask("Do few-shot exemplars with explanations help OPT models that were finetuned on a "
+                          "reasoning corpus?")
+    assert "has no significant impact on the model's performance when the model is finetuned" in answer.answer
+
+
 def test_a_standalone_question_after_history_is_not_rewritten(answerer):
     history = [("How does QLoRA finetune a 65B model on one GPU?", "It quantizes [1].")]
     question = "Which fine-tuned LLaMA model beats GPT-4 on arithmetic tasks?"
