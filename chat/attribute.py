@@ -29,6 +29,7 @@ LoRA adds low-rank adapters [1]. QLoRA finetunes a 65B model on one 48GB GPU [2]
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -106,9 +107,10 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     ``question``: what the text answers (a claim may repeat its words; see chat.support.judge_many).
     """
     sources = [(split_sentences(a) or [a], titles[i] if i < len(titles) else "") for i, a in enumerate(abstracts)]
-    lines = [[(clause, numbers) for sentence, _ in line for clause, numbers in clauses(sentence)]
-             for line in cited_lines(text)]
+    split = [[clauses(sentence) for sentence, _ in line] for line in cited_lines(text)]
+    lines = [[piece for sentence in line for piece in sentence] for line in split]
     pieces = [p for line in lines for p in line]
+    ends = set(itertools.accumulate(len(sentence) for line in split for sentence in line))  # index after each sentence
     refusals = {i for i, (clause, _) in enumerate(pieces) if is_refusal(strip_markers(clause))}
     texts = {i: _claim_text(clause) for i, (clause, _) in enumerate(pieces) if i not in refusals}
     claims = [i for i, t in texts.items() if len(content_words(t)) >= config.min_claim_words]
@@ -118,6 +120,9 @@ def check_citations(text: str, abstracts: Sequence[str], vectors: Callable[[list
     restated = {i for i in echoes if decided[i].action == "flagged"}
     for i in restated:
         del decided[i]
+    # a restating clause its sentence goes on from ("Finetuning a 65B model with QLoRA [1] leads to …") stays as
+    # that sentence's subject, unmarked: dropping it would leave "leads to …"
+    restated = {i for i in restated if i + 1 in ends}
     # the claim after a dropped restatement that opens "It …" gets the name the restatement gave ("TWIST uses …")
     renamed = {i + 1: text for i in restated if i + 1 in texts and (text := named_opening(texts[i], pieces[i + 1][0]))}
     lines = [[(renamed.get(k, clause), numbers) for k, (clause, numbers) in numbered] for numbered in _numbered(lines)]

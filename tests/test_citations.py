@@ -324,3 +324,13 @@ def test_an_unsupported_restatement_of_the_question_is_dropped_not_flagged(vecto
     alone = check_citations("QLoRA is trained differently from ordinary finetuning.", [QLORA], vectors,
                             question=question)
     assert alone.restated == 1 and not alone.sentences and not alone.usable
+
+
+def test_a_restating_clause_its_sentence_goes_on_from_stays_as_its_subject(vectors):
+    """A marker inside the sentence cuts it into clauses: "Finetuning a 65B model with QLoRA [1]" restates the
+    question, but dropping it would leave "uses 4-bit NormalFloat …" without a subject."""
+    question = "How is a 65B model finetuned with QLoRA?"
+    text = "Finetuning a 65B model with QLoRA [1] uses 4-bit NormalFloat, double quantization and paged optimizers [1]."
+    checked = check_citations(text, [QLORA], vectors, question=question)
+    assert checked.restated == 0 and checked.text.startswith("Finetuning a 65B model with QLoRA uses 4-bit")
+    assert UNSUPPORTED_FLAG not in checked.text and checked.usable
