@@ -152,6 +152,9 @@ def _spelled_out(acronym: str, source: str) -> bool:
     return acronym in initials
 
 
+_YES = re.compile(r"\s*yes\b", re.IGNORECASE)
+
+
 def negation_scopes(text: str, without: bool = True, width: int = 3) -> list[tuple[str, ...]]:
     """Each negation's scope on its own: up to ``width`` content words, ending at its clause or the next negation.
 
@@ -180,11 +183,14 @@ def _negation_problem(claim: str, aligned: str, without: bool, question: str = "
     negation the ``source`` makes elsewhere of the same thing ("pretraining without attention") is the
     source's, too.
     """
-    mine, theirs = negation_scopes(claim, without), negation_scopes(aligned, without)
+    # "Yes, X helps Y" answers the question whole: a negation anywhere in the source's clause ("has no significant
+    # impact on the model's performance when the model is finetuned") bears on it, not only its first words
+    width = 8 if _YES.match(claim) else 3
+    mine, theirs = negation_scopes(claim, without), negation_scopes(aligned, without, width)
     premises = {scope[0] for scope in negation_scopes(question, without)}  # "…models that see no text?"
     claim_words, aligned_words = set(content_words(claim)), set(content_words(aligned))
     main = _main_clause(claim, claim_words, aligned)
-    unmatched = [s for s in (negation_scopes(main, without) if main else theirs)
+    unmatched = [s for s in (negation_scopes(main, without, width) if main else theirs)
                  if not any(set(s) & set(m) for m in mine)]
     stated = {scope[0] for scope in negation_scopes(source, without)} if source else set()
     # what the claim negates on its own: not the question's premise, nor something the source negates elsewhere

@@ -334,3 +334,19 @@ def test_a_restating_clause_its_sentence_goes_on_from_stays_as_its_subject(vecto
     checked = check_citations(text, [QLORA], vectors, question=question)
     assert checked.restated == 0 and checked.text.startswith("Finetuning a 65B model with QLoRA uses 4-bit")
     assert UNSUPPORTED_FLAG not in checked.text and checked.usable
+
+
+OPT_FINDING = ("Our findings reveal that having explanations in the fewshot exemplar has no significant impact on the "
+               "model's performance when the model is finetuned, while positively affecting the non-finetuned "
+               "counterpart. Moreover, we observe a slight yet consistent increase in classification accuracy as we "
+               "incorporate explanations during prompting and finetuning, respectively.")
+
+
+@pytest.mark.parametrize("claim, supported", [
+    ("Yes, explanations in few-shot exemplars help models that have been finetuned [1].", False),
+    ("Yes, incorporating explanations during prompting and finetuning slightly increases accuracy [1].", True),
+])
+def test_a_yes_the_source_negates_further_along_its_clause_is_flagged(vectors, claim, supported):
+    """"No significant impact … when the model is finetuned" answers no, though its first words are not the claim's."""
+    checked = check_citations(claim, [OPT_FINDING], vectors)
+    assert checked.sentences[0].supported is supported, checked.sentences[0].problems
