@@ -31,16 +31,15 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from ingest.repair import known_word, unglue_lower  # the repair's own test of a glued lower-case run
+from ingest.repair import LOWER_RUN, known_word, unglue_lower  # the repair's own test of a glued lower-case run
 
 _JUNK = re.compile(r"https?://|www\.|\S+@\S+\.\w+|\b[a-z]{3,}[A-Z][a-z]{2,}|\b[a-z]+\d{3}(?:\b|http)|\be\.g\.?$|"
                    r"[\u2020\u2021\u2217]")
-_LOWER_WORD = re.compile(r"(?<![\w'\u2019\-./@])[a-z]{5,}(?![\w'\u2019\-/@])")
 
 
 def is_junk(answer: str) -> bool:
     """Debris in an answer: a URL, an address, a footnote mark, or words glued together ("thatinstruction")."""
-    return bool(_JUNK.search(answer)) or any(not known_word(w) and unglue_lower(w) for w in _LOWER_WORD.findall(answer))
+    return bool(_JUNK.search(answer)) or any(not known_word(w) and unglue_lower(w) for w in LOWER_RUN.findall(answer))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ _PUNCTUATION_GLUE = re.compile(r"(?<=[a-z])([,;:])(?=[A-Z][a-z]*[A-Z])")  # "eva
 _WORD_NUMBER = re.compile(r"(?<![\w.'\u2019-])([a-z]{2,})(\d+(?:[.,]\d+)?)(?![\w-])")
 _PREFIX_NAME = re.compile(r"\b([a-z]+)([A-Z][A-Za-z0-9\-+.]*)")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-+]*")
-_LOWER = re.compile(r"(?<![\w'\u2019\-./@])[a-z]{5,}(?![\w'\u2019\-/@])")  # not inside names, URLs or addresses
+LOWER_RUN = re.compile(r"(?<![\w'\u2019\-./@])[a-z]{5,}(?![\w'\u2019\-/@])")  # not inside names, URLs or addresses
 # Words a page glues to their neighbour where italics or a link dropped the space ("thatinstruction tuning",
 # "notalignedwith", "usingof"). Not "in"/"with" before a word ("infeasible", "withstanding" are words), nor
 # "a"/"on"/"to" after one ("automaton", "risotto"), nor "the" inside one ("hypothesize").
@@ -76,7 +76,7 @@ def repair_scraped(text: str) -> str:
     names = _names(text)
     text = _TOKEN.sub(lambda m: _split_suffix(m[0], names), text)
     text = re.sub(r"(?<![\w'\u2019-])(a|an)([a-z]{3,})\b", _split_article, text)
-    text = _LOWER.sub(lambda m: m[0] if known_word(m[0]) else (unglue_lower(m[0]) or m[0]), text)
+    text = LOWER_RUN.sub(lambda m: m[0] if known_word(m[0]) else (unglue_lower(m[0]) or m[0]), text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
