@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from chat.abstain import AbstainConfig, Evidence, abstention_text, decide, measure, rarity_of
 from chat.attribute import CheckConfig, CheckedText, SentenceCheck, check_citations
 from chat.citations import strip_markers
+from chat.continuity import continue_reading
 from chat.contradictions import numbers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.naming import named_first
@@ -180,8 +181,11 @@ class Answerer:
         clock.lap("rewrite")
         hits = list(self.retriever.search(standalone, k=k or self.config.k, filters=filters, mode=self.config.mode))
         clock.lap("retrieve")
-        evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain,
-                           rarity_of(self.retriever), self.vectors)
+        rarity = rarity_of(self.retriever)
+        evidence = measure(standalone, [(h.paper, h.dense) for h in hits], self.config.abstain, rarity, self.vectors)
+        if history and standalone != question:  # a follow-up: the paper the conversation is reading comes first
+            hits, evidence = continue_reading(question, history, hits, evidence, rarity, self.config.abstain,
+                                              paper=lambda h: h.paper)
         if not decide(evidence, self.config.abstain):  # the gate and the nearest papers keep retrieval order
             hits = named_first(standalone, hits, paper=lambda h: h.paper)
         base = dict(question=question, standalone_query=standalone, retrieved=tuple(hits), evidence=evidence,

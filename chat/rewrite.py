@@ -124,7 +124,8 @@ def _resolve(question: str, subject: Subject, previous: str) -> tuple[str, Subje
     """The standalone form of a follow-up, and the subject after it (new only for 'what about X?')."""
     about = _WHAT_ABOUT.match(question)
     if about and _PREPOSITION.match(about.group(1)):  # "what about on GSM8K?": the same question, narrowed
-        return f"{previous.rstrip('?.! ')} {about.group(1).strip()}?", subject
+        narrowing = about.group(1).strip()
+        return f"{_without_own(previous, narrowing.split()[0])} {narrowing}?", subject
     if about and not _referring(about.group(1)) and names(about.group(1)):
         new = about.group(1).strip()
         if subject.extra:  # what was carried along for the old subject ("Why (SSMs)?") is not about the new one
@@ -149,6 +150,17 @@ def _resolve(question: str, subject: Subject, previous: str) -> tuple[str, Subje
     if subject.extra and subject.extra.lower() not in body.lower():
         body = _append(body, subject.extra)
     return body, subject
+
+
+def _without_own(previous: str, preposition: str) -> str:
+    """``previous`` without a closing phrase that opens with ``preposition``: "what about on GSM8K?" after
+    "Does it work on ImageNet?" asks "Does it work on GSM8K?", not "… on ImageNet on GSM8K?".
+
+    >>> _without_own("Does CoT work for small models on ImageNet?", "on"), _without_own("Does CoT work?", "on")
+    ('Does CoT work for small models', 'Does CoT work')
+    """
+    own = re.search(rf"\s+{re.escape(preposition)}\s+(?:[^\s?]+\s+){{0,5}}[^\s?]+[\s?.!]*$", previous, re.IGNORECASE)
+    return previous[:own.start()] if own else previous.rstrip("?.! ")
 
 
 def _append(text: str, term: str) -> str:

@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 
 from benchmarks.answers import read_lines, read_questions
-from chat.abstain import AbstainConfig
+from chat.abstain import AbstainConfig, Evidence
 from benchmarks.models import smollm2_path
 from chat.answer import FALLBACK_NOTES, Answer, AnswerConfig, Answerer, Draft
+from chat.continuity import continue_reading
 from chat.citations import UNSUPPORTED_FLAG, parse_markers, strip_markers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.prompt import REFUSAL, fixed_prefix
@@ -164,6 +165,48 @@ def test_a_follow_up_retrieves_the_paper_of_the_previous_turn(answerer):
     second = answerer.ask("and how much memory does it save?", history=[(first.question, first.answer)])
     assert "qlora" in second.standalone_query.lower()
     assert QLORA_ID in [c.paper_id for c in second.citations]
+
+
+def _conversation(answerer, *questions: str) -> list:
+    history, answers = [], []
+    for question in questions:
+        answers.append(answerer.ask(question, history=history))
+        history.append((question, answers[-1].answer))
+    return answers
+
+
+def test_a_follow_up_is_answered_from_the_paper_the_conversation_is_reading(answerer, retriever):
+    """"how many datasets were used for instruction tuning?" has answers in many papers: the one read goes first."""
+    *_, second, third = _conversation(answerer, "What is instruction tuning?", "does it help on unseen tasks?",
+                                      "how many datasets were used for it?")
+    reading = second.citations[0].paper_id
+    assert retriever.search(third.standalone_query, k=5)[0].paper.paper_id != reading  # retrieval alone ranks another
+    assert third.citations[0].paper_id == reading and third.sources[0].paper_id == reading
+
+
+def test_a_follow_up_is_not_held_to_a_neighbouring_paper_that_lacks_the_subject(retriever):
+    """An answer that quoted VocabTrim ("speculative decoding") does not pin a speculative sampling follow-up."""
+    hits = retriever.search("Does speculative sampling change the output distribution of the target model?", k=5)
+    vocabtrim = next(h for h in hits if "VocabTrim" in h.paper.abstract or "VOCABTRIM" in h.paper.title)
+    quoted = f"{split_sentences(vocabtrim.paper.abstract)[0]} [1]."
+    history = [("How does speculative sampling speed up decoding?", quoted)]
+    evidence = Evidence(0.6, 0.8, 0.0, 0.8)
+    assert continue_reading("Does it change the output distribution?", history, hits, evidence,
+                            paper=lambda h: h.paper) == (list(hits), evidence)
+    history = [("How does VocabTrim speed up decoding?", quoted)]  # the subject is what that paper is about
+    ordered, _ = continue_reading("Does it change the output distribution?", history, hits, evidence,
+                                  paper=lambda h: h.paper)
+    assert ordered[0] is vocabtrim
+
+
+def test_a_narrowed_follow_up_is_covered_when_the_paper_read_reports_it(answerer):
+    """MiniLM scores "… on GSM8K?" low; the chain-of-thought paper reports GSM8K, and lacks ImageNet."""
+    *_, imagenet, gsm8k = _conversation(answerer, "How does chain-of-thought prompting work?",
+                                        "Does this method work for small models too?", "What about on ImageNet?",
+                                        "What about on GSM8K?")
+    assert imagenet.abstained
+    assert "ImageNet" not in gsm8k.standalone_query
+    assert not gsm8k.abstained and gsm8k.citations[0].paper_id == "2201.11903" and "GSM8K" in gsm8k.answer
 
 
 @pytest.mark.parametrize("question, named, neighbour", [

@@ -79,6 +79,19 @@ def test_what_about_swaps_in_the_new_subject():
     assert rewrite_simple("What about ALiBi?", ssm) == "Why (ALiBi)?"  # nothing carried over from the old subject
 
 
+@pytest.mark.parametrize("history, follow_up, expected", [
+    ([("Does chain-of-thought prompting work for small models?", "No [1]."), ("What about on ImageNet?", ABSTAINED)],
+     "What about on GSM8K?", "Does chain-of-thought prompting work for small models on GSM8K?"),
+    ([("Does chain-of-thought prompting work for small models too?", "No [1].")], "what about for large models?",
+     "Does chain-of-thought prompting work for large models?"),
+    ([(QLORA_Q, QLORA_A)], "what about on two GPUs?", "How can a 65B parameter model be finetuned on two GPUs?"),
+    ([("Does chain-of-thought prompting work?", "Yes [1].")], "What about on GSM8K?",
+     "Does chain-of-thought prompting work on GSM8K?"),
+])
+def test_a_narrowing_follow_up_replaces_the_phrase_it_narrows(history, follow_up, expected):
+    assert rewrite_simple(follow_up, history) == expected
+
+
 @pytest.mark.parametrize("question, expected", [
     (QLORA_Q, []),  # 65B, 48GB and GPU are a size, a unit and a generic acronym
     ("Which fine-tuned LLaMA model beats GPT-4 on arithmetic tasks?", ["LLaMA", "GPT-4"]),
