@@ -16,9 +16,13 @@ claims whose judged abstract holds rationale sentences, and its "not enough info
 judged abstract holds none (for those "not covered" is not wrong). Each of our sets is split in two by a
 hash of the question (:func:`part`): the calibration half tunes ``chat/abstain.py``
 (``python -m benchmarks.calibrate abstention``), the held-out half only reports. Answers are
-extractive (the gate decides before any model runs), so a full run takes minutes.
+extractive (the gate decides before any model runs), so a full run takes minutes. With ``--model``
+only the follow-up sets run, the model rewriting each follow-up and writing each answer (the
+cited paper is then the model's): with the 1.5B the 24 development conversations alone take
+about 17 minutes.
 
     python -m benchmarks.abstention [--beir ../shared/data/scifact --beir ../shared/data/pubmedqa] [--json]
+    python -m benchmarks.abstention --model ~/.cache/paperchat/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
     python -m benchmarks.abstention --peek benchmarks/questions/near_domain.txt   # how absence was checked
 
 >>> part("How does the Adam optimizer correct the bias of its moment estimates?")
@@ -174,9 +178,7 @@ def run(args: argparse.Namespace) -> dict:
             sets[f"{name} {args.split}, no evidence in the abstract"] = [r for r in rows if r.question in unanswered]
         sets[f"far out-of-domain @ {name}"] = [ask(answerer, q) for q in ood]
     report = {"sets": {name: asdict(summarise(rows)) for name, rows in sets.items()},
-              "followups": followups(seeds),
-              "followups_holdout": followups(seeds, QUESTIONS / "followups_holdout.jsonl"),
-              "followups_uncovered": followups(seeds, QUESTIONS / "followups_uncovered.jsonl")}
+              **{name: followups(seeds, QUESTIONS / f"{name}.jsonl") for name in FOLLOWUP_SETS}}
     if args.dump:
         with open(args.dump, "w", encoding="utf-8") as fh:
             for name, rows in sets.items():
@@ -185,12 +187,28 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
+FOLLOWUP_SETS = ("followups", "followups_holdout", "followups_uncovered")
+
+
+def with_model(args: argparse.Namespace) -> dict:
+    """The follow-up sets only, with ``args.model`` rewriting each follow-up and writing each answer, as the app
+    does with a model (single questions need no run of their own: the gate decides before any model is used)."""
+    from benchmarks.answers import seed_index
+    from chat.setup import open_answerer
+    from ingest.store import StoreConfig
+    from models.embedder import Embedder
+
+    answerer = open_answerer(StoreConfig(path=seed_index(Embedder(), args.index_cache)), model_spec=args.model,
+                             require_model=True, must_exist=True)
+    return {"sets": {}, **{name: followups(answerer, QUESTIONS / f"{name}.jsonl") for name in FOLLOWUP_SETS}}
+
+
 def table(report: dict) -> str:
     lines = ["| set | questions | \"not covered\" | right paper cited (first) |", "| --- | ---: | ---: | ---: |"]
     for name, r in report["sets"].items():
         gold = "" if r["gold_cited"] is None else f"{100 * r['gold_cited']:.1f}% ({100 * r['gold_first']:.1f}%)"
         lines.append(f"| {name} | {r['questions']} | {100 * r['not_covered']:.1f}% | {gold} |")
-    for name in ("followups", "followups_holdout", "followups_uncovered"):
+    for name in FOLLOWUP_SETS:
         f = report[name]
         lines.append(f"\n{name}: {f['follow_ups']} in {f['turns']} turns; subject kept {100 * f['subject_kept']:.1f}%, "
                      f"new topic recognised {100 * f['new_topic_recognised']:.1f}%, right paper cited first "
@@ -230,12 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", help="write one JSON line per question here")
     parser.add_argument("--peek", help="print each question's top papers and closest sentences, nothing else")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model", help="a GGUF file: run only the follow-up sets, with this model rewriting and "
+                                        "answering (measurement only; the other sets do not depend on a model)")
     args = parser.parse_args(argv)
     if args.peek:
         for line in peek(args.peek, args.index_cache):
             print(line)
         return 0
-    report = run(args)
+    report = with_model(args) if args.model else run(args)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
 

@@ -17,8 +17,8 @@ enough in the index to say something ("Why?" adds nothing, "Does it run on TPUs?
 paper lacks): the gate decides those as before.
 
 The history holds answer texts, not paper ids (the app and ``python -m chat ask --conversation`` pass
-what the user read), so the paper is recognised by the sentence its first citation marker follows: the
-abstract that has nearly all of that sentence's words.
+what the user read), so the paper is recognised by the sentences that cite source 1: the abstract that has
+nearly all the words of one of them, and most of the others'.
 
 >>> from ingest.records import make_paper
 >>> flan = make_paper(title="FLAN", abstract="Instruction tuning a 137B model on over 60 NLP datasets helps.")
@@ -55,32 +55,40 @@ MIN_SHARED = 0.7
 MIN_ADDED = 2.5
 
 
-def first_cited_sentence(answer: str) -> str:
-    """The sentence of ``answer`` that its first marker citing source 1 follows, without markers ('' if none).
+def cited_sentences(answer: str) -> list[str]:
+    """The sentences of ``answer`` that cite source 1, without markers.
 
-    >>> first_cited_sentence("Quoted from the abstracts:\\n\\nQLoRA saves memory [1]. It is fast [2].")
-    'QLoRA saves memory.'
-    >>> first_cited_sentence("QLoRA saves memory. [1] It is fast [2].")
-    'QLoRA saves memory.'
+    >>> cited_sentences("Quoted from the abstracts:\\n\\nQLoRA saves memory [1]. It is fast [2]. It uses NF4 [1].")
+    ['QLoRA saves memory.', 'It uses NF4.']
+    >>> cited_sentences("QLoRA saves memory. [1] It is fast [2].")
+    ['QLoRA saves memory.']
     """
-    before = ""
+    found, before = [], ""
     for sentence in (s for line in answer.splitlines() for s in split_sentences(line)):  # a label is its own line
         marker = next((m for m in parse_markers(sentence) if 1 in m.numbers), None)
         if marker is not None:  # "… memory. [1] It is …": a marker opening a sentence cites the one before
-            return strip_markers(before if marker.start == 0 and before else sentence)
+            found.append(strip_markers(before if marker.start == 0 and before else sentence))
         before = sentence
-    return ""
+    return found
 
 
 def cited_first(answer: str, papers: Sequence[Paper]) -> int | None:
-    """Index of the paper in ``papers`` that the previous ``answer`` cited first, or None when none holds
-    its first cited sentence (an abstention, a paraphrase too loose, a paper no longer retrieved)."""
-    wanted = set(content_words(first_cited_sentence(answer)))
-    if len(wanted) < 3:  # too few words to tell one paper from another
-        return None
-    shared = [len(wanted & set(content_words(f"{p.title} {p.abstract}"))) / len(wanted) for p in papers]
-    best = max(range(len(papers)), key=lambda i: shared[i], default=None)
-    if best is None or shared[best] < MIN_SHARED or shared.count(shared[best]) > 1:
+    """Index of the paper in ``papers`` that the previous ``answer`` cited first, or None when none is
+    recognised (an abstention, paraphrases too loose, a paper no longer retrieved). Each sentence citing it
+    votes with the share of its words each abstract has; the winner must hold one of them nearly whole,
+    since a model's own opening ("Yes, instruction tuning helps on unseen tasks [1].") fits many papers."""
+    vocabularies = [set(content_words(f"{p.title} {p.abstract}")) for p in papers]
+    votes, holds_one = [0.0] * len(papers), [False] * len(papers)
+    for sentence in cited_sentences(answer):
+        wanted = set(content_words(sentence))
+        if len(wanted) < 3:  # too few words to tell one paper from another
+            continue
+        for i, vocabulary in enumerate(vocabularies):
+            share = len(wanted & vocabulary) / len(wanted)
+            votes[i] += share
+            holds_one[i] = holds_one[i] or share >= MIN_SHARED
+    best = max(range(len(papers)), key=lambda i: votes[i], default=None)
+    if best is None or not holds_one[best] or votes.count(votes[best]) > 1:
         return None
     return best
 
@@ -103,7 +111,7 @@ def continue_reading(question: str, history: Sequence[tuple[str, str]], items: S
     that paper does not, or when the gate still abstains."""
     subject = conversation_state(history)[0].text if history else ""
     papers = [paper(item) for item in items]
-    cited = next((answer for _, answer in reversed(history) if first_cited_sentence(answer)), "")  # not an abstention
+    cited = next((answer for _, answer in reversed(history) if cited_sentences(answer)), "")  # not an abstention
     found = cited_first(cited, papers) if subject else None
     if found is None or not naming(subject, [papers[found]])[0]:
         return list(items), evidence

@@ -13,6 +13,7 @@ from chat.abstain import AbstainConfig, Evidence
 from benchmarks.models import smollm2_path
 from chat.answer import FALLBACK_NOTES, Answer, AnswerConfig, Answerer, Draft
 from chat.continuity import continue_reading
+from chat.naming import naming
 from chat.citations import UNSUPPORTED_FLAG, parse_markers, strip_markers
 from chat.extractive import LABEL, ExtractiveConfig, extractive_answer
 from chat.prompt import REFUSAL, fixed_prefix
@@ -197,6 +198,17 @@ def test_a_follow_up_is_not_held_to_a_neighbouring_paper_that_lacks_the_subject(
     ordered, _ = continue_reading("Does it change the output distribution?", history, hits, evidence,
                                   paper=lambda h: h.paper)
     assert ordered[0] is vocabtrim
+
+
+def test_the_paper_read_is_recognised_behind_a_model_s_own_opening_sentence(retriever):
+    """A model opens "Yes, instruction tuning helps on unseen tasks [1]." (it fits many papers), then quotes."""
+    hits = retriever.search("how many datasets were used for instruction tuning?", k=5)
+    quoted = next(h for h in hits[1:] if naming("instruction tuning", [h.paper])[0])  # names the subject
+    sentence = next(s for s in split_sentences(quoted.paper.abstract) if "instruction" in s.lower())
+    answer = f"Yes, instruction tuning helps on unseen tasks [1]. From the abstract: {sentence.rstrip('.')} [1]."
+    ordered, _ = continue_reading("how many datasets were used for it?", [("What is instruction tuning?", answer)],
+                                  hits, Evidence(0.6, 0.8, 0.0, 0.8), paper=lambda h: h.paper)
+    assert ordered[0] is quoted and ordered[0] is not hits[0]
 
 
 def test_a_narrowed_follow_up_is_covered_when_the_paper_read_reports_it(answerer):
